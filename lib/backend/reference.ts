@@ -1,0 +1,855 @@
+/**
+ * The reference backend: every kernel of the Backend contract in plain TypeScript.
+ *
+ * It is the yardstick the native kernels are tested against, the float64 engine of the
+ * finite-difference gradient checks, and the fallback when the addon cannot load. So it is
+ * written to be obviously right first: plain loops, one step at a time, every sum carried in
+ * double precision and rounded once when stored into the output (Float32Array or
+ * Float64Array alike).
+ */
+
+import type { AdamOptions, Backend, BinaryOp, FloatArray, SgdOptions } from './backend';
+import { checkInt, rangeError, shapeString, typeError } from '../errors';
+
+// ---------------------------------------------------------------------------------------------
+// Checks. They run on every call of the fallback's hot paths, so the happy path is a couple of
+// comparisons and the message is only built when something is wrong.
+
+/** Throws unless size is a non-negative integer. */
+function checkSize(method: string, name: string, size: number): void {
+  if (!Number.isInteger(size) || size < 0) checkInt(`${method}: ${name}`, size, 0);
+}
+
+/** Throws unless arr is a Float32Array or Float64Array holding at least length elements. */
+function checkArray(method: string, name: string, arr: FloatArray, length: number): void {
+  if (!(arr instanceof Float32Array) && !(arr instanceof Float64Array)) {
+    throw typeError(`${method}: ${name}`, 'a Float32Array or Float64Array', arr);
+  }
+  if (arr.length < length) {
+    throw rangeError(`${method}: ${name}`, `at least ${length} elements`, arr);
+  }
+}
+
+/** Throws unless targets is an Int32Array holding at least length elements. */
+function checkTargets(method: string, targets: Int32Array, length: number): void {
+  if (!(targets instanceof Int32Array)) {
+    throw typeError(`${method}: targets`, 'an Int32Array of class indices', targets);
+  }
+  if (targets.length < length) {
+    throw rangeError(`${method}: targets`, `at least ${length} elements`, targets);
+  }
+}
+
+/** Throws unless every one of the first rows targets is an integer class index in [0, cols). */
+function checkClassIndices(method: string, targets: Int32Array, rows: number, cols: number) {
+  for (let r = 0; r < rows; r++) {
+    const t = targets[r];
+    if (!(Number.isInteger(t) && t >= 0 && t < cols)) {
+      throw rangeError(`${method}: targets[${r}]`, `an integer class index in [0, ${cols})`, t);
+    }
+  }
+}
+
+/** Checks n and the arrays of a unary elementwise kernel y = f(x). */
+function checkUnary(method: string, x: FloatArray, y: FloatArray, n: number): void {
+  checkSize(method, 'n', n);
+  checkArray(method, 'x', x, n);
+  checkArray(method, 'y', y, n);
+}
+
+/** Checks n and the arrays of a kernel gx = f(input, gy). */
+function checkUnaryBackward(
+  method: string,
+  inputName: string,
+  input: FloatArray,
+  gy: FloatArray,
+  gx: FloatArray,
+  n: number,
+): void {
+  checkSize(method, 'n', n);
+  checkArray(method, inputName, input, n);
+  checkArray(method, 'gy', gy, n);
+  checkArray(method, 'gx', gx, n);
+}
+
+/** Checks rows and cols of a kernel over [rows, cols] and returns the element count. */
+function checkRows(method: string, rows: number, cols: number): number {
+  checkSize(method, 'rows', rows);
+  checkSize(method, 'cols', cols);
+  return rows * cols;
+}
+
+/** Number of elements a [rows, cols] matrix with leading dimension ld occupies. */
+function matrixExtent(rows: number, cols: number, ld: number): number {
+  return rows === 0 || cols === 0 ? 0 : (rows - 1) * ld + cols;
+}
+
+function numel(shape: readonly number[]): number {
+  let size = 1;
+  for (let i = 0; i < shape.length; i++) size *= shape[i];
+  return size;
+}
+
+function checkShape(method: string, name: string, shape: readonly number[]): void {
+  if (!Array.isArray(shape) || shape.length > 8) {
+    throw rangeError(`${method}: ${name}`, 'a shape of at most 8 dimensions', shape);
+  }
+  for (let i = 0; i < shape.length; i++) {
+    const size = shape[i];
+    if (!Number.isInteger(size) || size < 0) checkInt(`${method}: ${name}[${i}]`, size, 0);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scratch space in double precision for sums that span a row or a column, reused across calls
+// so the hot paths do not allocate. Kernels never call each other while holding it.
+
+let scratch = new Float64Array(1024);
+
+function scratchOf(length: number): Float64Array {
+  if (scratch.length < length) scratch = new Float64Array(Math.max(length, 2 * scratch.length));
+  return scratch;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Elementwise binary operations along one run of elements, each operand with its own stride
+// (0 for an operand broadcast along the run). Every broadcast reduces to runs of this kind.
+
+function binaryRun(
+  op: BinaryOp,
+  a: FloatArray,
+  aOffset: number,
+  aStride: number,
+  b: FloatArray,
+  bOffset: number,
+  bStride: number,
+  out: FloatArray,
+  outOffset: number,
+  length: number,
+): void {
+  let ia = aOffset;
+  let ib = bOffset;
+  const end = outOffset + length;
+  switch (op) {
+    case 'add':
+      for (let i = outOffset; i < end; i++, ia += aStride, ib += bStride) out[i] = a[ia] + b[ib];
+      return;
+    case 'sub':
+      for (let i = outOffset; i < end; i++, ia += aStride, ib += bStride) out[i] = a[ia] - b[ib];
+      return;
+    case 'mul':
+      for (let i = outOffset; i < end; i++, ia += aStride, ib += bStride) out[i] = a[ia] * b[ib];
+      return;
+    case 'div':
+      for (let i = outOffset; i < end; i++, ia += aStride, ib += bStride) out[i] = a[ia] / b[ib];
+      return;
+    default:
+      throw rangeError('binaryForward: op', '"add", "sub", "mul" or "div"', op);
+  }
+}
+
+/**
+ * Strides of an input of shape `shape` read at the positions of an output of shape outShape,
+ * NumPy's rule: shapes align on the right, missing leading axes and axes of size 1 repeat
+ * (stride 0). Throws when an axis neither matches nor is 1.
+ */
+function broadcastStrides(
+  name: string,
+  shape: readonly number[],
+  outShape: readonly number[],
+): number[] {
+  const ndim = outShape.length;
+  const strides = new Array<number>(ndim).fill(0);
+  const offset = ndim - shape.length;
+  if (offset < 0) {
+    throw rangeError(
+      `binaryForward: ${name}`,
+      `a shape that broadcasts to ${shapeString(outShape)}`,
+      shape,
+    );
+  }
+
+  let stride = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    const size = shape[i];
+    if (size !== outShape[i + offset] && size !== 1) {
+      throw rangeError(
+        `binaryForward: ${name}`,
+        `a shape that broadcasts to ${shapeString(outShape)}`,
+        shape,
+      );
+    }
+    strides[i + offset] = size === 1 ? 0 : stride;
+    stride *= size;
+  }
+  return strides;
+}
+
+function sameShape(x: readonly number[], y: readonly number[]): boolean {
+  if (x.length !== y.length) return false;
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The kernels, in the order of the contract.
+
+function gemm(
+  transA: boolean,
+  transB: boolean,
+  m: number,
+  n: number,
+  k: number,
+  alpha: number,
+  a: FloatArray,
+  lda: number,
+  b: FloatArray,
+  ldb: number,
+  beta: number,
+  c: FloatArray,
+  ldc: number,
+): void {
+  // op(A) is [m, k], op(B) is [k, n], C is [m, n]; A is stored [k, m] when transposed and
+  // B is stored [n, k] when transposed, each row ld elements apart.
+  checkSize('gemm', 'm', m);
+  checkSize('gemm', 'n', n);
+  checkSize('gemm', 'k', k);
+  const aRows = transA ? k : m;
+  const aCols = transA ? m : k;
+  const bRows = transB ? n : k;
+  const bCols = transB ? k : n;
+  if (!(lda >= Math.max(1, aCols))) checkInt('gemm: lda', lda, Math.max(1, aCols));
+  if (!(ldb >= Math.max(1, bCols))) checkInt('gemm: ldb', ldb, Math.max(1, bCols));
+  if (!(ldc >= Math.max(1, n))) checkInt('gemm: ldc', ldc, Math.max(1, n));
+  checkArray('gemm', 'a', a, matrixExtent(aRows, aCols, lda));
+  checkArray('gemm', 'b', b, matrixExtent(bRows, bCols, ldb));
+  checkArray('gemm', 'c', c, matrixExtent(m, n, ldc));
+
+  // Element (i, p) of op(A) is at i * aRowStep + p * aColStep; likewise for op(B).
+  const aRowStep = transA ? 1 : lda;
+  const aColStep = transA ? lda : 1;
+  const bRowStep = transB ? 1 : ldb;
+  const bColStep = transB ? ldb : 1;
+
+  const row = scratchOf(n);
+  for (let i = 0; i < m; i++) {
+    // Step 1: row i of op(A) op(B), in double. With B as stored (i-k-j) the inner loop walks
+    // a row of B; with B transposed (i-j-k) it walks a row of the stored B instead.
+    if (!transB) {
+      for (let j = 0; j < n; j++) row[j] = 0;
+      for (let p = 0; p < k; p++) {
+        const aip = a[i * aRowStep + p * aColStep];
+        const bRow = p * bRowStep;
+        for (let j = 0; j < n; j++) row[j] += aip * b[bRow + j];
+      }
+    } else {
+      for (let j = 0; j < n; j++) {
+        const bRow = j * bColStep;
+        let sum = 0;
+        for (let p = 0; p < k; p++) sum += a[i * aRowStep + p * aColStep] * b[bRow + p];
+        row[j] = sum;
+      }
+    }
+
+    // Step 2: scale and combine with C. beta = 0 does not read C, so NaN there is dropped, as
+    // BLAS does.
+    const cRow = i * ldc;
+    if (beta === 0) {
+      for (let j = 0; j < n; j++) c[cRow + j] = alpha * row[j];
+    } else {
+      for (let j = 0; j < n; j++) c[cRow + j] = alpha * row[j] + beta * c[cRow + j];
+    }
+  }
+}
+
+function binaryForward(
+  op: BinaryOp,
+  a: FloatArray,
+  aShape: readonly number[],
+  b: FloatArray,
+  bShape: readonly number[],
+  out: FloatArray,
+  outShape: readonly number[],
+): void {
+  checkShape('binaryForward', 'aShape', aShape);
+  checkShape('binaryForward', 'bShape', bShape);
+  checkShape('binaryForward', 'outShape', outShape);
+  const aSize = numel(aShape);
+  const bSize = numel(bShape);
+  const size = numel(outShape);
+  checkArray('binaryForward', 'a', a, aSize);
+  checkArray('binaryForward', 'b', b, bSize);
+  checkArray('binaryForward', 'out', out, size);
+
+  // Fast paths: equal shapes, or a single-element operand, are one run over everything.
+  if (sameShape(aShape, outShape) && sameShape(bShape, outShape)) {
+    binaryRun(op, a, 0, 1, b, 0, 1, out, 0, size);
+    return;
+  }
+  if (sameShape(aShape, outShape) && bSize === 1 && bShape.length <= outShape.length) {
+    binaryRun(op, a, 0, 1, b, 0, 0, out, 0, size);
+    return;
+  }
+  if (sameShape(bShape, outShape) && aSize === 1 && aShape.length <= outShape.length) {
+    binaryRun(op, a, 0, 0, b, 0, 1, out, 0, size);
+    return;
+  }
+
+  // General case: one run along the last axis for every position of the leading axes, the
+  // leading index advanced like an odometer.
+  const aStrides = broadcastStrides('aShape', aShape, outShape);
+  const bStrides = broadcastStrides('bShape', bShape, outShape);
+  const ndim = outShape.length;
+  if (size === 0) return;
+
+  const last = ndim - 1;
+  const runLength = outShape[last];
+  const index = new Array<number>(last).fill(0);
+  let aOffset = 0;
+  let bOffset = 0;
+  for (let outOffset = 0; outOffset < size; outOffset += runLength) {
+    binaryRun(
+      op,
+      a,
+      aOffset,
+      aStrides[last],
+      b,
+      bOffset,
+      bStrides[last],
+      out,
+      outOffset,
+      runLength,
+    );
+
+    for (let axis = last - 1; axis >= 0; axis--) {
+      index[axis]++;
+      aOffset += aStrides[axis];
+      bOffset += bStrides[axis];
+      if (index[axis] < outShape[axis]) break;
+      aOffset -= index[axis] * aStrides[axis];
+      bOffset -= index[axis] * bStrides[axis];
+      index[axis] = 0;
+    }
+  }
+}
+
+function affine(x: FloatArray, alpha: number, beta: number, y: FloatArray, n: number): void {
+  checkUnary('affine', x, y, n);
+  for (let i = 0; i < n; i++) y[i] = alpha * x[i] + beta;
+}
+
+function expForward(x: FloatArray, y: FloatArray, n: number): void {
+  checkUnary('expForward', x, y, n);
+  for (let i = 0; i < n; i++) y[i] = Math.exp(x[i]);
+}
+
+function logForward(x: FloatArray, y: FloatArray, n: number): void {
+  checkUnary('logForward', x, y, n);
+  for (let i = 0; i < n; i++) y[i] = Math.log(x[i]);
+}
+
+function powScalarForward(x: FloatArray, p: number, y: FloatArray, n: number): void {
+  checkUnary('powScalarForward', x, y, n);
+  for (let i = 0; i < n; i++) y[i] = Math.pow(x[i], p);
+}
+
+function powScalarBackward(
+  x: FloatArray,
+  p: number,
+  gy: FloatArray,
+  gx: FloatArray,
+  n: number,
+): void {
+  checkUnaryBackward('powScalarBackward', 'x', x, gy, gx, n);
+
+  // x ** 0 is constant: its gradient is 0 even at x = 0, where p * x ** (p - 1) is 0 * inf.
+  if (p === 0) {
+    for (let i = 0; i < n; i++) gx[i] = 0;
+    return;
+  }
+  for (let i = 0; i < n; i++) gx[i] = gy[i] * p * Math.pow(x[i], p - 1);
+}
+
+function reluForward(x: FloatArray, y: FloatArray, n: number): void {
+  checkUnary('reluForward', x, y, n);
+  for (let i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : 0;
+}
+
+function reluBackward(x: FloatArray, gy: FloatArray, gx: FloatArray, n: number): void {
+  checkUnaryBackward('reluBackward', 'x', x, gy, gx, n);
+  for (let i = 0; i < n; i++) gx[i] = x[i] > 0 ? gy[i] : 0;
+}
+
+/** 1 / (1 + e^-x), computed from e^-|x| so that the exponential never overflows. */
+function sigmoid(x: number): number {
+  if (x >= 0) return 1 / (1 + Math.exp(-x));
+  const e = Math.exp(x);
+  return e / (1 + e);
+}
+
+function sigmoidForward(x: FloatArray, y: FloatArray, n: number): void {
+  checkUnary('sigmoidForward', x, y, n);
+  for (let i = 0; i < n; i++) y[i] = sigmoid(x[i]);
+}
+
+function sigmoidBackward(y: FloatArray, gy: FloatArray, gx: FloatArray, n: number): void {
+  checkUnaryBackward('sigmoidBackward', 'y', y, gy, gx, n);
+  for (let i = 0; i < n; i++) gx[i] = gy[i] * y[i] * (1 - y[i]);
+}
+
+function tanhForward(x: FloatArray, y: FloatArray, n: number): void {
+  checkUnary('tanhForward', x, y, n);
+  for (let i = 0; i < n; i++) y[i] = Math.tanh(x[i]);
+}
+
+function tanhBackward(y: FloatArray, gy: FloatArray, gx: FloatArray, n: number): void {
+  checkUnaryBackward('tanhBackward', 'y', y, gy, gx, n);
+  for (let i = 0; i < n; i++) gx[i] = gy[i] * (1 - y[i] * y[i]);
+}
+
+function biasAdd(x: FloatArray, bias: FloatArray, rows: number, cols: number, out: FloatArray) {
+  const size = checkRows('biasAdd', rows, cols);
+  checkArray('biasAdd', 'x', x, size);
+  checkArray('biasAdd', 'out', out, size);
+  checkArray('biasAdd', 'bias', bias, cols);
+  for (let r = 0; r < rows; r++) {
+    const row = r * cols;
+    for (let c = 0; c < cols; c++) out[row + c] = x[row + c] + bias[c];
+  }
+}
+
+function columnSum(x: FloatArray, rows: number, cols: number, out: FloatArray): void {
+  const size = checkRows('columnSum', rows, cols);
+  checkArray('columnSum', 'x', x, size);
+  checkArray('columnSum', 'out', out, cols);
+  reduceSumUnchecked(x, 1, rows, cols, out);
+}
+
+function reduceSum(x: FloatArray, outer: number, n: number, inner: number, out: FloatArray) {
+  checkSize('reduceSum', 'outer', outer);
+  checkSize('reduceSum', 'n', n);
+  checkSize('reduceSum', 'inner', inner);
+  checkArray('reduceSum', 'x', x, outer * n * inner);
+  checkArray('reduceSum', 'out', out, outer * inner);
+  reduceSumUnchecked(x, outer, n, inner, out);
+}
+
+function reduceSumUnchecked(
+  x: FloatArray,
+  outer: number,
+  n: number,
+  inner: number,
+  out: FloatArray,
+): void {
+  // For each outer block, add the n rows of `inner` elements into a double accumulator, in
+  // order, so memory is read contiguously.
+  const acc = scratchOf(inner);
+  for (let o = 0; o < outer; o++) {
+    for (let i = 0; i < inner; i++) acc[i] = 0;
+    const block = o * n * inner;
+    for (let j = 0; j < n; j++) {
+      const row = block + j * inner;
+      for (let i = 0; i < inner; i++) acc[i] += x[row + i];
+    }
+    for (let i = 0; i < inner; i++) out[o * inner + i] = acc[i];
+  }
+}
+
+function reduceMax(
+  x: FloatArray,
+  outer: number,
+  n: number,
+  inner: number,
+  out: FloatArray,
+  argmax: Int32Array,
+): void {
+  checkSize('reduceMax', 'outer', outer);
+  checkSize('reduceMax', 'inner', inner);
+  if (!Number.isInteger(n) || n < 1) checkInt('reduceMax: n', n, 1);
+  checkArray('reduceMax', 'x', x, outer * n * inner);
+  checkArray('reduceMax', 'out', out, outer * inner);
+  if (!(argmax instanceof Int32Array)) {
+    throw typeError('reduceMax: argmax', 'an Int32Array', argmax);
+  }
+  if (argmax.length < outer * inner) {
+    throw rangeError('reduceMax: argmax', `at least ${outer * inner} elements`, argmax);
+  }
+
+  for (let o = 0; o < outer; o++) {
+    for (let i = 0; i < inner; i++) {
+      // Walk the reduced axis keeping the first strict maximum; the first NaN wins and stays.
+      const start = o * n * inner + i;
+      let best = x[start];
+      let bestIndex = 0;
+      for (let j = 1; j < n && best === best; j++) {
+        const value = x[start + j * inner];
+        if (value > best || value !== value) {
+          best = value;
+          bestIndex = j;
+        }
+      }
+      out[o * inner + i] = best;
+      argmax[o * inner + i] = bestIndex;
+    }
+  }
+}
+
+function permute(
+  x: FloatArray,
+  shape: readonly number[],
+  perm: readonly number[],
+  out: FloatArray,
+): void {
+  checkShape('permute', 'shape', shape);
+  const ndim = shape.length;
+  const seen = new Array<boolean>(ndim).fill(false);
+  if (!Array.isArray(perm) || perm.length !== ndim) {
+    throw rangeError('permute: perm', `a permutation of ${ndim} axes`, perm);
+  }
+  for (let i = 0; i < ndim; i++) {
+    const axis = perm[i];
+    if (!Number.isInteger(axis) || axis < 0 || axis >= ndim || seen[axis]) {
+      throw rangeError('permute: perm', `a permutation of [0, ${ndim})`, perm);
+    }
+    seen[axis] = true;
+  }
+  const size = numel(shape);
+  checkArray('permute', 'x', x, size);
+  checkArray('permute', 'out', out, size);
+  if (size === 0) return;
+
+  // Step 1: the stride in x of each output axis.
+  const inStrides = new Array<number>(ndim);
+  let stride = 1;
+  for (let i = ndim - 1; i >= 0; i--) {
+    inStrides[i] = stride;
+    stride *= shape[i];
+  }
+  const outShape = perm.map((axis) => shape[axis]);
+  const strides = perm.map((axis) => inStrides[axis]);
+
+  // Step 2: write out in order, advancing the read offset like an odometer over outShape.
+  const index = new Array<number>(ndim).fill(0);
+  let offset = 0;
+  for (let o = 0; o < size; o++) {
+    out[o] = x[offset];
+    for (let axis = ndim - 1; axis >= 0; axis--) {
+      index[axis]++;
+      offset += strides[axis];
+      if (index[axis] < outShape[axis]) break;
+      offset -= index[axis] * strides[axis];
+      index[axis] = 0;
+    }
+  }
+}
+
+/** The maximum of x[start, start + cols); NaN if any element is NaN. */
+function rowMax(x: FloatArray, start: number, cols: number): number {
+  let max = -Infinity;
+  for (let c = 0; c < cols; c++) {
+    const value = x[start + c];
+    if (value > max || value !== value) max = value;
+    if (max !== max) break;
+  }
+  return max;
+}
+
+/** exp(x - max) of one row into e, returning the row's sum, all in double. */
+function rowExp(x: FloatArray, start: number, cols: number, max: number, e: Float64Array) {
+  let sum = 0;
+  for (let c = 0; c < cols; c++) {
+    e[c] = Math.exp(x[start + c] - max);
+    sum += e[c];
+  }
+  return sum;
+}
+
+function softmaxForward(x: FloatArray, rows: number, cols: number, y: FloatArray): void {
+  const size = checkRows('softmaxForward', rows, cols);
+  checkArray('softmaxForward', 'x', x, size);
+  checkArray('softmaxForward', 'y', y, size);
+  const e = scratchOf(cols);
+  for (let r = 0; r < rows; r++) {
+    const row = r * cols;
+    const sum = rowExp(x, row, cols, rowMax(x, row, cols), e);
+    for (let c = 0; c < cols; c++) y[row + c] = e[c] / sum;
+  }
+}
+
+function softmaxBackward(
+  y: FloatArray,
+  gy: FloatArray,
+  rows: number,
+  cols: number,
+  gx: FloatArray,
+): void {
+  const size = checkRows('softmaxBackward', rows, cols);
+  checkArray('softmaxBackward', 'y', y, size);
+  checkArray('softmaxBackward', 'gy', gy, size);
+  checkArray('softmaxBackward', 'gx', gx, size);
+  for (let r = 0; r < rows; r++) {
+    const row = r * cols;
+    let dot = 0;
+    for (let c = 0; c < cols; c++) dot += gy[row + c] * y[row + c];
+    for (let c = 0; c < cols; c++) gx[row + c] = y[row + c] * (gy[row + c] - dot);
+  }
+}
+
+function logSoftmaxForward(x: FloatArray, rows: number, cols: number, y: FloatArray): void {
+  const size = checkRows('logSoftmaxForward', rows, cols);
+  checkArray('logSoftmaxForward', 'x', x, size);
+  checkArray('logSoftmaxForward', 'y', y, size);
+  const e = scratchOf(cols);
+  for (let r = 0; r < rows; r++) {
+    const row = r * cols;
+    const max = rowMax(x, row, cols);
+    const logSum = Math.log(rowExp(x, row, cols, max, e));
+    for (let c = 0; c < cols; c++) y[row + c] = x[row + c] - max - logSum;
+  }
+}
+
+function logSoftmaxBackward(
+  y: FloatArray,
+  gy: FloatArray,
+  rows: number,
+  cols: number,
+  gx: FloatArray,
+): void {
+  const size = checkRows('logSoftmaxBackward', rows, cols);
+  checkArray('logSoftmaxBackward', 'y', y, size);
+  checkArray('logSoftmaxBackward', 'gy', gy, size);
+  checkArray('logSoftmaxBackward', 'gx', gx, size);
+  for (let r = 0; r < rows; r++) {
+    const row = r * cols;
+    let sum = 0;
+    for (let c = 0; c < cols; c++) sum += gy[row + c];
+    for (let c = 0; c < cols; c++) gx[row + c] = gy[row + c] - Math.exp(y[row + c]) * sum;
+  }
+}
+
+function crossEntropyForward(
+  logits: FloatArray,
+  targets: Int32Array,
+  rows: number,
+  cols: number,
+  probs: FloatArray,
+): number {
+  const size = checkRows('crossEntropyForward', rows, cols);
+  checkArray('crossEntropyForward', 'logits', logits, size);
+  checkArray('crossEntropyForward', 'probs', probs, size);
+  checkTargets('crossEntropyForward', targets, rows);
+  checkClassIndices('crossEntropyForward', targets, rows, cols);
+
+  // Per row: softmax into probs, and -log softmax(x)[t] = max + log(sum) - x[t], which stays
+  // finite however small the target's probability is.
+  const e = scratchOf(cols);
+  let loss = 0;
+  for (let r = 0; r < rows; r++) {
+    const row = r * cols;
+    const max = rowMax(logits, row, cols);
+    const sum = rowExp(logits, row, cols, max, e);
+    loss += max + Math.log(sum) - logits[row + targets[r]];
+    for (let c = 0; c < cols; c++) probs[row + c] = e[c] / sum;
+  }
+  return loss;
+}
+
+function crossEntropyBackward(
+  probs: FloatArray,
+  targets: Int32Array,
+  rows: number,
+  cols: number,
+  scale: number,
+  gx: FloatArray,
+): void {
+  const size = checkRows('crossEntropyBackward', rows, cols);
+  checkArray('crossEntropyBackward', 'probs', probs, size);
+  checkArray('crossEntropyBackward', 'gx', gx, size);
+  checkTargets('crossEntropyBackward', targets, rows);
+  checkClassIndices('crossEntropyBackward', targets, rows, cols);
+  for (let r = 0; r < rows; r++) {
+    const row = r * cols;
+    const target = targets[r];
+    for (let c = 0; c < cols; c++) {
+      gx[row + c] = scale * (probs[row + c] - (c === target ? 1 : 0));
+    }
+  }
+}
+
+function mseForward(pred: FloatArray, target: FloatArray, n: number): number {
+  checkSize('mseForward', 'n', n);
+  checkArray('mseForward', 'pred', pred, n);
+  checkArray('mseForward', 'target', target, n);
+  let sum = 0;
+  for (let i = 0; i < n; i++) {
+    const d = pred[i] - target[i];
+    sum += d * d;
+  }
+  return sum;
+}
+
+function mseBackward(
+  pred: FloatArray,
+  target: FloatArray,
+  n: number,
+  scale: number,
+  gx: FloatArray,
+): void {
+  checkSize('mseBackward', 'n', n);
+  checkArray('mseBackward', 'pred', pred, n);
+  checkArray('mseBackward', 'target', target, n);
+  checkArray('mseBackward', 'gx', gx, n);
+  for (let i = 0; i < n; i++) gx[i] = scale * 2 * (pred[i] - target[i]);
+}
+
+function bceForward(p: FloatArray, y: FloatArray, n: number): number {
+  checkSize('bceForward', 'n', n);
+  checkArray('bceForward', 'p', p, n);
+  checkArray('bceForward', 'y', y, n);
+
+  // PyTorch clamps each log at -100, so p = 0 or 1 costs at most 100 instead of infinity
+  // (and 0 * log 0 is 0 instead of NaN).
+  let sum = 0;
+  for (let i = 0; i < n; i++) {
+    const logP = Math.max(Math.log(p[i]), -100);
+    const logNotP = Math.max(Math.log(1 - p[i]), -100);
+    sum -= y[i] * logP + (1 - y[i]) * logNotP;
+  }
+  return sum;
+}
+
+function bceBackward(p: FloatArray, y: FloatArray, n: number, scale: number, gx: FloatArray) {
+  checkSize('bceBackward', 'n', n);
+  checkArray('bceBackward', 'p', p, n);
+  checkArray('bceBackward', 'y', y, n);
+  checkArray('bceBackward', 'gx', gx, n);
+  for (let i = 0; i < n; i++) {
+    gx[i] = (scale * (p[i] - y[i])) / Math.max(p[i] * (1 - p[i]), 1e-12);
+  }
+}
+
+function bceWithLogitsForward(x: FloatArray, y: FloatArray, n: number): number {
+  checkSize('bceWithLogitsForward', 'n', n);
+  checkArray('bceWithLogitsForward', 'x', x, n);
+  checkArray('bceWithLogitsForward', 'y', y, n);
+
+  // -(y log s(x) + (1 - y) log(1 - s(x))) rewritten so no exponential can overflow.
+  let sum = 0;
+  for (let i = 0; i < n; i++) {
+    const xi = x[i];
+    sum += Math.max(xi, 0) - xi * y[i] + Math.log1p(Math.exp(-Math.abs(xi)));
+  }
+  return sum;
+}
+
+function bceWithLogitsBackward(
+  x: FloatArray,
+  y: FloatArray,
+  n: number,
+  scale: number,
+  gx: FloatArray,
+): void {
+  checkSize('bceWithLogitsBackward', 'n', n);
+  checkArray('bceWithLogitsBackward', 'x', x, n);
+  checkArray('bceWithLogitsBackward', 'y', y, n);
+  checkArray('bceWithLogitsBackward', 'gx', gx, n);
+  for (let i = 0; i < n; i++) gx[i] = scale * (sigmoid(x[i]) - y[i]);
+}
+
+function sgdStep(param: FloatArray, grad: FloatArray, buf: FloatArray, n: number, o: SgdOptions) {
+  checkSize('sgdStep', 'n', n);
+  checkArray('sgdStep', 'param', param, n);
+  checkArray('sgdStep', 'grad', grad, n);
+  const { lr, momentum, dampening, weightDecay, nesterov, firstStep } = o;
+  if (momentum !== 0) checkArray('sgdStep', 'buf', buf, n);
+
+  for (let i = 0; i < n; i++) {
+    // Step 1: L2 weight decay folded into the gradient.
+    let g = grad[i] + weightDecay * param[i];
+
+    // Step 2: the momentum buffer, which starts as the first gradient (no dampening then).
+    if (momentum !== 0) {
+      const b = firstStep ? g : momentum * buf[i] + (1 - dampening) * g;
+      buf[i] = b;
+      g = nesterov ? g + momentum * b : b;
+    }
+
+    // Step 3: descend.
+    param[i] -= lr * g;
+  }
+}
+
+function adamStep(
+  param: FloatArray,
+  grad: FloatArray,
+  m: FloatArray,
+  v: FloatArray,
+  n: number,
+  o: AdamOptions,
+): void {
+  checkSize('adamStep', 'n', n);
+  checkArray('adamStep', 'param', param, n);
+  checkArray('adamStep', 'grad', grad, n);
+  checkArray('adamStep', 'm', m, n);
+  checkArray('adamStep', 'v', v, n);
+  const { lr, beta1, beta2, eps, weightDecay, decoupled, step } = o;
+  if (!Number.isInteger(step) || step < 1) checkInt('adamStep: step', step, 1);
+
+  // Bias corrections for moments that started at zero, as torch.optim.Adam computes them.
+  const stepSize = lr / (1 - Math.pow(beta1, step));
+  const sqrtCorrection2 = Math.sqrt(1 - Math.pow(beta2, step));
+  const decay = decoupled ? 1 - lr * weightDecay : 1;
+  const l2 = decoupled ? 0 : weightDecay;
+
+  for (let i = 0; i < n; i++) {
+    // Step 1: weight decay, decoupled (AdamW: shrink the weight) or as L2 in the gradient.
+    const p = param[i] * decay;
+    const g = grad[i] + l2 * param[i];
+
+    // Step 2: moving averages of the gradient and of its square.
+    const mi = beta1 * m[i] + (1 - beta1) * g;
+    const vi = beta2 * v[i] + (1 - beta2) * g * g;
+    m[i] = mi;
+    v[i] = vi;
+
+    // Step 3: the update, eps outside the square root.
+    param[i] = p - (stepSize * mi) / (Math.sqrt(vi) / sqrtCorrection2 + eps);
+  }
+}
+
+/** The pure-TypeScript backend. Takes Float32Array and Float64Array alike. */
+export const referenceBackend: Backend = {
+  name: 'reference',
+  gemm,
+  binaryForward,
+  affine,
+  expForward,
+  logForward,
+  powScalarForward,
+  powScalarBackward,
+  reluForward,
+  reluBackward,
+  sigmoidForward,
+  sigmoidBackward,
+  tanhForward,
+  tanhBackward,
+  biasAdd,
+  columnSum,
+  reduceSum,
+  reduceMax,
+  permute,
+  softmaxForward,
+  softmaxBackward,
+  logSoftmaxForward,
+  logSoftmaxBackward,
+  crossEntropyForward,
+  crossEntropyBackward,
+  mseForward,
+  mseBackward,
+  bceForward,
+  bceBackward,
+  bceWithLogitsForward,
+  bceWithLogitsBackward,
+  sgdStep,
+  adamStep,
+};
