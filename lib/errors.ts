@@ -4,8 +4,19 @@
  * is a TypeError.
  */
 
+/** A description already written for a message, printed as it is (not quoted as a string). */
+export class Verbatim {
+  constructor(readonly text: string) {}
+}
+
+/** Marks text as a ready-made description of the received value: `received 3 at index 7`. */
+export function verbatim(text: string): Verbatim {
+  return new Verbatim(text);
+}
+
 /** Renders a received value briefly and unambiguously for an error message. */
 export function describe(value: unknown): string {
+  if (value instanceof Verbatim) return value.text;
   if (value === null) return 'null';
   if (value === undefined) return 'undefined';
   if (typeof value === 'number') return Number.isNaN(value) ? 'NaN' : String(value);

@@ -1,0 +1,405 @@
+/**
+ * The primitive ops and their gradients, in one place. Each op reads in three beats: compute
+ * the output with a backend kernel, record how its gradient flows back to each input, return.
+ * Derived ops (mean, softmax on an inner axis) are one-liners over the primitives.
+ */
+import type { BinaryOp, FloatArray } from '../backend/backend';
+import { rangeError, shapeString, typeError, verbatim } from '../errors';
+import { broadcastShapes, normalizeAxis, numel, sameShape, splitAt } from '../tensor/shape';
+import { Tensor } from '../tensor/tensor';
+import { allocLike, backendFor } from './dispatch';
+import type { GradNode } from './engine';
+import { isGradEnabled } from './grad-mode';
+
+type Backward = GradNode['backward'];
+
+/** Attaches the graph node to out when any input needs a gradient; returns out. */
+export function record(
+  out: Tensor,
+  name: string,
+  inputs: readonly Tensor[],
+  backward: Backward,
+): Tensor {
+  if (!isGradEnabled() || !inputs.some((t) => t.requiresGrad)) return out;
+  out.requiresGrad = true;
+  out.gradFn = { name, inputs, backward };
+  return out;
+}
+
+function checkTensor(where: string, value: unknown): Tensor {
+  if (!(value instanceof Tensor)) throw typeError(where, 'a Tensor', value);
+  return value;
+}
+
+/** Turns a number operand into a 0-d tensor of the other operand's dtype. */
+function operand(where: string, value: Tensor | number, like: Tensor): Tensor {
+  if (typeof value === 'number') {
+    const data = allocLike(like.data, 1);
+    data[0] = value;
+    return new Tensor(data, []);
+  }
+  const t = checkTensor(where, value);
+  if (t.dtype !== like.dtype) {
+    throw rangeError(
+      where,
+      `a ${like.dtype} tensor (no implicit casts)`,
+      verbatim(`${t.dtype} tensor`),
+    );
+  }
+  return t;
+}
+
+function empty(like: Tensor, shape: readonly number[]): Tensor {
+  return new Tensor(allocLike(like.data, numel(shape)), shape);
+}
+
+/**
+ * Sums a gradient of shape `from` down to the shape `to` it was broadcast from: every axis
+ * that broadcasting stretched (or prepended) is summed away.
+ */
+export function sumTo(g: FloatArray, from: readonly number[], to: readonly number[]): FloatArray {
+  if (sameShape(from, to)) return g;
+  const backend = backendFor(g);
+  const padded = [...new Array<number>(from.length - to.length).fill(1), ...to];
+  const current = [...from];
+  let data = g;
+  for (let axis = 0; axis < from.length; axis++) {
+    if (padded[axis] !== 1 || current[axis] === 1) continue;
+    const [outer, n, inner] = splitAt(current, axis);
+    const reduced = allocLike(g, outer * inner);
+    backend.reduceSum(data, outer, n, inner, reduced);
+    data = reduced;
+    current[axis] = 1;
+  }
+  return data;
+}
+
+/** Broadcasts g of shape `from` up to shape `to` (multiplying by one keeps every bit). */
+export function expandTo(g: FloatArray, from: readonly number[], to: readonly number[]) {
+  if (sameShape(from, to)) return g;
+  const one = allocLike(g, 1);
+  one[0] = 1;
+  const out = allocLike(g, numel(to));
+  backendFor(g).binaryForward('mul', g, from, one, [], out, to);
+  return out;
+}
+
+/** out = op(x, y) elementwise with broadcasting, as a new array of shape `shape`. */
+function broadcastOp(
+  op: BinaryOp,
+  x: FloatArray,
+  xShape: readonly number[],
+  y: FloatArray,
+  yShape: readonly number[],
+  shape: readonly number[],
+): FloatArray {
+  const out = allocLike(x, numel(shape));
+  backendFor(x).binaryForward(op, x, xShape, y, yShape, out, shape);
+  return out;
+}
+
+function binary(op: BinaryOp, aIn: Tensor, bIn: Tensor | number): Tensor {
+  const a = checkTensor(op, aIn);
+  const b = operand(op, bIn, a);
+  const shape = broadcastShapes(op, a.shape, b.shape);
+  const out = new Tensor(broadcastOp(op, a.data, a.shape, b.data, b.shape, shape), shape);
+
+  return record(out, op, [a, b], (g) => {
+    const ga = a.requiresGrad ? binaryGradA(op, g, b, shape) : null;
+    const gb = b.requiresGrad ? binaryGradB(op, g, a, b, out, shape) : null;
+    return [ga && sumTo(ga, shape, a.shape), gb && sumTo(gb, shape, b.shape)];
+  });
+}
+
+/** d(a op b)/da times g, at the broadcast shape. */
+function binaryGradA(op: BinaryOp, g: FloatArray, b: Tensor, shape: readonly number[]) {
+  if (op === 'add' || op === 'sub') return g;
+  return broadcastOp(op, g, shape, b.data, b.shape, shape); // g * b, or g / b
+}
+
+/** d(a op b)/db times g, at the broadcast shape. */
+function binaryGradB(
+  op: BinaryOp,
+  g: FloatArray,
+  a: Tensor,
+  b: Tensor,
+  out: Tensor,
+  shape: readonly number[],
+): FloatArray {
+  if (op === 'add') return g;
+  if (op === 'mul') return broadcastOp('mul', g, shape, a.data, a.shape, shape);
+  const negated = allocLike(g, g.length);
+  if (op === 'sub') {
+    backendFor(g).affine(g, -1, 0, negated, g.length);
+    return negated;
+  }
+  // d(a / b)/db = -a / b^2 = -out / b.
+  const gOut = broadcastOp('mul', g, shape, out.data, shape, shape);
+  const quotient = broadcastOp('div', gOut, shape, b.data, b.shape, shape);
+  backendFor(g).affine(quotient, -1, 0, quotient, quotient.length);
+  return quotient;
+}
+
+/** a + b with broadcasting. */
+export function add(a: Tensor, b: Tensor | number): Tensor {
+  return binary('add', a, b);
+}
+/** a - b with broadcasting. */
+export function sub(a: Tensor, b: Tensor | number): Tensor {
+  return binary('sub', a, b);
+}
+/** a * b elementwise, with broadcasting. */
+export function mul(a: Tensor, b: Tensor | number): Tensor {
+  return binary('mul', a, b);
+}
+/** a / b elementwise, with broadcasting. */
+export function div(a: Tensor, b: Tensor | number): Tensor {
+  return binary('div', a, b);
+}
+
+/** An elementwise op whose kernel writes y from x, with its gradient given by gradOf. */
+function unary(
+  name: string,
+  xIn: Tensor,
+  forward: (x: FloatArray, y: FloatArray, n: number) => void,
+  gradOf: (x: Tensor, y: Tensor, g: FloatArray, gx: FloatArray) => void,
+): Tensor {
+  const x = checkTensor(name, xIn);
+  const y = empty(x, x.shape);
+  forward(x.data, y.data, x.numel);
+
+  return record(y, name, [x], (g) => {
+    const gx = allocLike(g, g.length);
+    gradOf(x, y, g, gx);
+    return [gx];
+  });
+}
+
+export function neg(x: Tensor): Tensor {
+  return unary(
+    'neg',
+    x,
+    (xd, yd, n) => backendFor(xd).affine(xd, -1, 0, yd, n),
+    (_x, _y, g, gx) => backendFor(g).affine(g, -1, 0, gx, g.length),
+  );
+}
+
+export function exp(x: Tensor): Tensor {
+  return unary(
+    'exp',
+    x,
+    (xd, yd, n) => backendFor(xd).expForward(xd, yd, n),
+    (_x, y, g, gx) => backendFor(g).binaryForward('mul', g, y.shape, y.data, y.shape, gx, y.shape),
+  );
+}
+
+export function log(x: Tensor): Tensor {
+  return unary(
+    'log',
+    x,
+    (xd, yd, n) => backendFor(xd).logForward(xd, yd, n),
+    (x, _y, g, gx) => backendFor(g).binaryForward('div', g, x.shape, x.data, x.shape, gx, x.shape),
+  );
+}
+
+/** x ** p for a number p. */
+export function pow(x: Tensor, p: number): Tensor {
+  if (typeof p !== 'number') throw typeError('pow(exponent)', 'a number', p);
+  return unary(
+    'pow',
+    x,
+    (xd, yd, n) => backendFor(xd).powScalarForward(xd, p, yd, n),
+    (x, _y, g, gx) => backendFor(g).powScalarBackward(x.data, p, g, gx, g.length),
+  );
+}
+
+export function relu(x: Tensor): Tensor {
+  return unary(
+    'relu',
+    x,
+    (xd, yd, n) => backendFor(xd).reluForward(xd, yd, n),
+    (x, _y, g, gx) => backendFor(g).reluBackward(x.data, g, gx, g.length),
+  );
+}
+
+export function sigmoid(x: Tensor): Tensor {
+  return unary(
+    'sigmoid',
+    x,
+    (xd, yd, n) => backendFor(xd).sigmoidForward(xd, yd, n),
+    (_x, y, g, gx) => backendFor(g).sigmoidBackward(y.data, g, gx, g.length),
+  );
+}
+
+export function tanh(x: Tensor): Tensor {
+  return unary(
+    'tanh',
+    x,
+    (xd, yd, n) => backendFor(xd).tanhForward(xd, yd, n),
+    (_x, y, g, gx) => backendFor(g).tanhBackward(y.data, g, gx, g.length),
+  );
+}
+
+/** The shape left after reducing `axis` (kept as 1 with keepdim). */
+function reducedShape(shape: readonly number[], axis: number, keepdim: boolean): number[] {
+  return keepdim ? shape.map((d, i) => (i === axis ? 1 : d)) : shape.filter((_, i) => i !== axis);
+}
+
+/** Sum of all elements (a 0-d tensor), or along one axis. */
+export function sum(xIn: Tensor, axis?: number, keepdim = false): Tensor {
+  const x = checkTensor('sum', xIn);
+  const dim = axis === undefined ? undefined : normalizeAxis('sum(axis)', axis, x.ndim);
+  const [outer, n, inner] = dim === undefined ? [1, x.numel, 1] : splitAt(x.shape, dim);
+  const shape = dim === undefined ? [] : reducedShape(x.shape, dim, keepdim);
+  const out = empty(x, shape);
+  backendFor(x.data).reduceSum(x.data, outer, n, inner, out.data);
+
+  // The gradient of a sum is the upstream gradient copied to every summed element.
+  const keptShape = dim === undefined ? [] : reducedShape(x.shape, dim, true);
+  return record(out, 'sum', [x], (g) => [expandTo(g, keptShape, x.shape)]);
+}
+
+/** Mean of all elements, or along one axis. */
+export function mean(x: Tensor, axis?: number, keepdim = false): Tensor {
+  const count = axis === undefined ? x.numel : x.shape[normalizeAxis('mean(axis)', axis, x.ndim)];
+  return mul(sum(x, axis, keepdim), 1 / count);
+}
+
+/** Maximum along one axis; the gradient goes to the first maximum, as in PyTorch. */
+export function max(xIn: Tensor, axis: number, keepdim = false): Tensor {
+  const x = checkTensor('max', xIn);
+  const dim = normalizeAxis('max(axis)', axis, x.ndim);
+  const [outer, n, inner] = splitAt(x.shape, dim);
+  if (n === 0) throw rangeError('max(axis)', 'a non-empty axis', verbatim(shapeString(x.shape)));
+  const out = empty(x, reducedShape(x.shape, dim, keepdim));
+  const argmaxes = new Int32Array(outer * inner);
+  backendFor(x.data).reduceMax(x.data, outer, n, inner, out.data, argmaxes);
+
+  return record(out, 'max', [x], (g) => {
+    const gx = allocLike(g, x.numel);
+    for (let o = 0; o < outer; o++) {
+      for (let i = 0; i < inner; i++) {
+        const k = o * inner + i;
+        gx[(o * n + argmaxes[k]) * inner + i] = g[k];
+      }
+    }
+    return [gx];
+  });
+}
+
+/** Indices of the first maxima along one axis, as an Int32Array; no gradient. */
+export function argmax(xIn: Tensor, axis: number): Int32Array {
+  const x = checkTensor('argmax', xIn);
+  const dim = normalizeAxis('argmax(axis)', axis, x.ndim);
+  const [outer, n, inner] = splitAt(x.shape, dim);
+  if (n === 0) throw rangeError('argmax(axis)', 'a non-empty axis', verbatim(shapeString(x.shape)));
+  const indices = new Int32Array(outer * inner);
+  backendFor(x.data).reduceMax(x.data, outer, n, inner, allocLike(x.data, outer * inner), indices);
+  return indices;
+}
+
+/** A row-wise op over the last axis (softmax, logSoftmax); other axes go through transpose. */
+function lastAxisOp(
+  name: string,
+  xIn: Tensor,
+  axis: number,
+  forward: 'softmaxForward' | 'logSoftmaxForward',
+  backward: 'softmaxBackward' | 'logSoftmaxBackward',
+): Tensor {
+  const x = checkTensor(name, xIn);
+  const dim = normalizeAxis(`${name}(axis)`, axis, x.ndim);
+  const last = Math.max(x.ndim - 1, 0);
+  if (dim !== last)
+    return transpose(lastAxisOp(name, transpose(x, dim, last), -1, forward, backward), dim, last);
+
+  const cols = x.shape[last] ?? 1;
+  const rows = cols === 0 ? 0 : x.numel / cols;
+  const y = empty(x, x.shape);
+  backendFor(x.data)[forward](x.data, rows, cols, y.data);
+
+  return record(y, name, [x], (g) => {
+    const gx = allocLike(g, g.length);
+    backendFor(g)[backward](y.data, g, rows, cols, gx);
+    return [gx];
+  });
+}
+
+/** Softmax along an axis (the last by default), stable for any magnitude. */
+export function softmax(x: Tensor, axis = -1): Tensor {
+  return lastAxisOp('softmax', x, axis, 'softmaxForward', 'softmaxBackward');
+}
+
+/** log(softmax(x)) along an axis, computed without forming softmax. */
+export function logSoftmax(x: Tensor, axis = -1): Tensor {
+  return lastAxisOp('logSoftmax', x, axis, 'logSoftmaxForward', 'logSoftmaxBackward');
+}
+
+/** The same data under a new shape; one dimension may be -1 and is inferred. */
+export function reshape(xIn: Tensor, shapeIn: readonly number[]): Tensor {
+  const x = checkTensor('reshape', xIn);
+  const shape = inferShape(x, shapeIn);
+  const out = new Tensor(x.data, shape);
+  return record(out, 'reshape', [x], (g) => [g]);
+}
+
+function inferShape(x: Tensor, shape: readonly number[]): number[] {
+  const bad = () =>
+    rangeError(`reshape(${shapeString(x.shape)})`, `a shape of ${x.numel} elements`, [...shape]);
+  if (!Array.isArray(shape) || shape.some((d) => !Number.isInteger(d) || d < -1)) throw bad();
+  const holes = shape.filter((d) => d === -1).length;
+  const known = numel(shape.filter((d) => d !== -1));
+  if (holes > 1 || (holes === 0 && known !== x.numel)) throw bad();
+  if (holes === 0) return [...shape];
+  if (known === 0 || x.numel % known !== 0) throw bad();
+  return shape.map((d) => (d === -1 ? x.numel / known : d));
+}
+
+/** Swaps two axes (a copy, not a view). */
+export function transpose(xIn: Tensor, dim0: number, dim1: number): Tensor {
+  const x = checkTensor('transpose', xIn);
+  const a = normalizeAxis('transpose(dim0)', dim0, x.ndim);
+  const b = normalizeAxis('transpose(dim1)', dim1, x.ndim);
+  if (a === b || x.ndim < 2) return reshape(x, x.shape);
+  const perm = x.shape.map((_, i) => (i === a ? b : i === b ? a : i));
+  const shape = perm.map((p) => x.shape[p]);
+  const out = empty(x, shape);
+  backendFor(x.data).permute(x.data, x.shape, perm, out.data);
+
+  // Swapping two axes is its own inverse.
+  return record(out, 'transpose', [x], (g) => {
+    const gx = allocLike(g, g.length);
+    backendFor(g).permute(g, shape, perm, gx);
+    return [gx];
+  });
+}
+
+/** Matrix product of two 2-D tensors: [m, k] x [k, n] -> [m, n]. */
+export function matmul(aIn: Tensor, bIn: Tensor): Tensor {
+  const a = checkTensor('matmul', aIn);
+  const b = operand('matmul', bIn, a);
+  if (a.ndim !== 2 || b.ndim !== 2 || a.shape[1] !== b.shape[0]) {
+    throw new RangeError(
+      `matmul: expected shapes [m, k] and [k, n], received ` +
+        `${shapeString(a.shape)} and ${shapeString(b.shape)}`,
+    );
+  }
+  const [m, k] = a.shape;
+  const n = b.shape[1];
+  const out = empty(a, [m, n]);
+  backendFor(a.data).gemm(false, false, m, n, k, 1, a.data, k, b.data, n, 0, out.data, n);
+
+  return record(out, 'matmul', [a, b], (g) => {
+    const backend = backendFor(g);
+    let ga: FloatArray | null = null;
+    let gb: FloatArray | null = null;
+    if (a.requiresGrad) {
+      ga = allocLike(g, m * k); // dA = G B^T
+      backend.gemm(false, true, m, k, n, 1, g, n, b.data, n, 0, ga, k);
+    }
+    if (b.requiresGrad) {
+      gb = allocLike(g, k * n); // dB = A^T G
+      backend.gemm(true, false, k, n, m, 1, a.data, k, g, n, 0, gb, n);
+    }
+    return [ga, gb];
+  });
+}

@@ -1,0 +1,349 @@
+/**
+ * Functional forms of the layers and losses, with fused kernels where a network spends its
+ * time: linear is one GEMM and one bias pass, crossEntropy one softmax-and-log pass.
+ */
+import { allocLike, backendFor } from '../autograd/dispatch';
+import * as ops from '../autograd/ops';
+import { record } from '../autograd/ops';
+import type { FloatArray } from '../backend/backend';
+import { describe, rangeError, shapeString, typeError, verbatim } from '../errors';
+import { sameShape } from '../tensor/shape';
+import { Tensor } from '../tensor/tensor';
+
+export { relu, sigmoid, tanh, softmax, logSoftmax } from '../autograd/ops';
+
+export type Reduction = 'mean' | 'sum' | 'none';
+
+/**
+ * y = x W^T + b, as torch.nn.functional.linear.
+ *
+ * @example
+ * const y = linear(x, weight, bias); // x [batch, in], weight [out, in], bias [out]
+ */
+export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): Tensor {
+  const [outFeatures, inFeatures] = weight.shape;
+  checkLinearShapes(x, weight, bias);
+  const batch = x.shape[0];
+  const backend = backendFor(x.data);
+  const y = new Tensor(allocLike(x.data, batch * outFeatures), [batch, outFeatures]);
+  backend.gemm(
+    false,
+    true,
+    batch,
+    outFeatures,
+    inFeatures,
+    1,
+    x.data,
+    inFeatures,
+    weight.data,
+    inFeatures,
+    0,
+    y.data,
+    outFeatures,
+  );
+  if (bias !== null) backend.biasAdd(y.data, bias.data, batch, outFeatures, y.data);
+
+  const inputs = bias === null ? [x, weight] : [x, weight, bias];
+  return record(y, 'linear', inputs, (g) => {
+    const be = backendFor(g);
+    let gx: FloatArray | null = null;
+    let gw: FloatArray | null = null;
+    let gb: FloatArray | null = null;
+    if (x.requiresGrad) {
+      gx = allocLike(g, batch * inFeatures); // dX = G W
+      be.gemm(
+        false,
+        false,
+        batch,
+        inFeatures,
+        outFeatures,
+        1,
+        g,
+        outFeatures,
+        weight.data,
+        inFeatures,
+        0,
+        gx,
+        inFeatures,
+      );
+    }
+    if (weight.requiresGrad) {
+      gw = allocLike(g, outFeatures * inFeatures); // dW = G^T X
+      be.gemm(
+        true,
+        false,
+        outFeatures,
+        inFeatures,
+        batch,
+        1,
+        g,
+        outFeatures,
+        x.data,
+        inFeatures,
+        0,
+        gw,
+        inFeatures,
+      );
+    }
+    if (bias?.requiresGrad) {
+      gb = allocLike(g, outFeatures); // db = column sums of G
+      be.columnSum(g, batch, outFeatures, gb);
+    }
+    return [gx, gw, gb];
+  });
+}
+
+function checkLinearShapes(x: Tensor, weight: Tensor, bias: Tensor | null): void {
+  if (!(x instanceof Tensor)) throw typeError('linear(input)', 'a Tensor', x);
+  if (!(weight instanceof Tensor) || weight.ndim !== 2) {
+    throw typeError('linear(weight)', 'a 2-D Tensor [out, in]', weight);
+  }
+  const [outFeatures, inFeatures] = weight.shape;
+  if (x.ndim !== 2 || x.shape[1] !== inFeatures) {
+    throw new RangeError(
+      `linear: expected input of shape [batch, ${inFeatures}], received ${shapeString(x.shape)}`,
+    );
+  }
+  if (bias !== null && (!(bias instanceof Tensor) || !sameShape(bias.shape, [outFeatures]))) {
+    throw rangeError('linear(bias)', `a Tensor of shape [${outFeatures}]`, bias?.shape ?? bias);
+  }
+  if (x.dtype !== weight.dtype || (bias !== null && bias.dtype !== weight.dtype)) {
+    throw rangeError(
+      'linear',
+      `input, weight and bias of one dtype`,
+      `${x.dtype}, ${weight.dtype}`,
+    );
+  }
+}
+
+function checkReduction(where: string, reduction: unknown): Reduction {
+  if (reduction !== 'mean' && reduction !== 'sum' && reduction !== 'none') {
+    throw typeError(`${where}(reduction)`, "'mean', 'sum' or 'none'", reduction);
+  }
+  return reduction;
+}
+
+/** Throws unless target matches input's shape and dtype and holds no NaN or infinity. */
+function checkTarget(where: string, input: Tensor, target: Tensor): void {
+  if (!(input instanceof Tensor)) throw typeError(`${where}(input)`, 'a Tensor', input);
+  if (!(target instanceof Tensor)) throw typeError(`${where}(target)`, 'a Tensor', target);
+  if (!sameShape(input.shape, target.shape) || input.dtype !== target.dtype) {
+    throw new RangeError(
+      `${where}: expected a ${input.dtype} target of shape ${shapeString(input.shape)} ` +
+        `(the input's), received ${target.dtype} ${shapeString(target.shape)}`,
+    );
+  }
+  const bad = target.data.findIndex((v) => !Number.isFinite(v));
+  if (bad >= 0) {
+    throw rangeError(
+      `${where}(target)`,
+      `finite values`,
+      verbatim(`${describe(target.data[bad])} at index ${bad}`),
+    );
+  }
+}
+
+/** Applies the reduction to a loss that a fused kernel returned as a sum. */
+function fusedLoss(
+  input: Tensor,
+  summed: number,
+  reduction: 'mean' | 'sum',
+  gradient: (scale: number, gx: FloatArray) => void,
+  name: string,
+  inputs: Tensor[],
+): Tensor {
+  const count = reduction === 'mean' ? input.numel : 1;
+  const out = new Tensor(allocLike(input.data, 1), []);
+  out.data[0] = summed / count;
+  return record(out, name, inputs, (g) => {
+    const gx = allocLike(g, input.numel);
+    gradient(g[0] / count, gx);
+    return [gx];
+  });
+}
+
+/**
+ * Mean squared error, as torch.nn.functional.mse_loss.
+ *
+ * @example
+ * const loss = mseLoss(prediction, target); // a 0-d tensor
+ */
+export function mseLoss(input: Tensor, target: Tensor, reduction: Reduction = 'mean'): Tensor {
+  checkTarget('mseLoss', input, target);
+  if (checkReduction('mseLoss', reduction) === 'none') return ops.pow(ops.sub(input, target), 2);
+  const n = input.numel;
+  const count = reduction === 'mean' ? n : 1;
+  const out = new Tensor(allocLike(input.data, 1), []);
+  out.data[0] = backendFor(input.data).mseForward(input.data, target.data, n) / count;
+
+  // The target gets the input's gradient negated, as in PyTorch.
+  return record(out, 'mseLoss', [input, target], (g) => {
+    const backend = backendFor(g);
+    const gx = allocLike(g, n);
+    backend.mseBackward(input.data, target.data, n, g[0] / count, gx);
+    if (!target.requiresGrad) return [gx, null];
+    const gt = allocLike(g, n);
+    backend.affine(gx, -1, 0, gt, n);
+    return [gx, gt];
+  });
+}
+
+/**
+ * Binary cross-entropy on probabilities, as torch.nn.functional.binary_cross_entropy: each
+ * log is clamped at -100, so p = 0 or 1 gives a finite loss.
+ */
+export function binaryCrossEntropy(
+  input: Tensor,
+  target: Tensor,
+  reduction: Reduction = 'mean',
+): Tensor {
+  checkTarget('binaryCrossEntropy', input, target);
+  const outside = input.data.findIndex((p) => !(p >= 0 && p <= 1));
+  if (outside >= 0) {
+    throw rangeError(
+      'binaryCrossEntropy(input)',
+      'probabilities in [0, 1]',
+      verbatim(`${describe(input.data[outside])} at index ${outside}`),
+    );
+  }
+  if (checkReduction('binaryCrossEntropy', reduction) === 'none') {
+    return elementwiseLoss(input, target, 'bceForward', 'bceBackward', 'binaryCrossEntropy');
+  }
+  const n = input.numel;
+  const summed = backendFor(input.data).bceForward(input.data, target.data, n);
+  const gradient = (scale: number, gx: FloatArray) =>
+    backendFor(gx).bceBackward(input.data, target.data, n, scale, gx);
+  return fusedLoss(input, summed, reduction, gradient, 'binaryCrossEntropy', [input]);
+}
+
+/**
+ * Binary cross-entropy on logits, as torch.nn.functional.binary_cross_entropy_with_logits:
+ * sigmoid and log in one stable formula.
+ */
+export function binaryCrossEntropyWithLogits(
+  input: Tensor,
+  target: Tensor,
+  reduction: Reduction = 'mean',
+): Tensor {
+  checkTarget('binaryCrossEntropyWithLogits', input, target);
+  const name = 'binaryCrossEntropyWithLogits';
+  if (checkReduction(name, reduction) === 'none') {
+    return elementwiseLoss(input, target, 'bceWithLogitsForward', 'bceWithLogitsBackward', name);
+  }
+  const n = input.numel;
+  const summed = backendFor(input.data).bceWithLogitsForward(input.data, target.data, n);
+  const gradient = (scale: number, gx: FloatArray) =>
+    backendFor(gx).bceWithLogitsBackward(input.data, target.data, n, scale, gx);
+  return fusedLoss(input, summed, reduction, gradient, name, [input]);
+}
+
+/**
+ * reduction 'none' for the BCE losses: the fused kernels run one element at a time, which
+ * is slow but exact; unreduced losses are for inspection, not hot loops.
+ */
+function elementwiseLoss(
+  input: Tensor,
+  target: Tensor,
+  forward: 'bceForward' | 'bceWithLogitsForward',
+  backward: 'bceBackward' | 'bceWithLogitsBackward',
+  name: string,
+): Tensor {
+  const backend = backendFor(input.data);
+  const out = new Tensor(allocLike(input.data, input.numel), input.shape);
+  for (let i = 0; i < input.numel; i++) {
+    out.data[i] = backend[forward](
+      input.data.subarray(i, i + 1),
+      target.data.subarray(i, i + 1),
+      1,
+    );
+  }
+  return record(out, name, [input], (g) => {
+    const gx = allocLike(g, input.numel);
+    for (let i = 0; i < input.numel; i++) {
+      backendFor(g)[backward](
+        input.data.subarray(i, i + 1),
+        target.data.subarray(i, i + 1),
+        1,
+        g[i],
+        gx.subarray(i, i + 1),
+      );
+    }
+    return [gx];
+  });
+}
+
+/** Class indices as an Int32Array, checked against the batch size and the class count. */
+function classIndices(target: unknown, rows: number, classes: number): Int32Array {
+  const where = 'crossEntropy(target)';
+  let values: ArrayLike<number>;
+  if (target instanceof Int32Array) values = target;
+  else if (target instanceof Tensor) values = target.data;
+  else if (Array.isArray(target)) values = target;
+  else throw typeError(where, 'class indices as an Int32Array, number[] or Tensor', target);
+  if (values.length !== rows) {
+    throw rangeError(where, `${rows} class indices (one per row of input)`, values.length);
+  }
+  const out = values instanceof Int32Array ? values : new Int32Array(rows);
+  for (let i = 0; i < rows; i++) {
+    const v = values[i];
+    if (!Number.isInteger(v) || v < 0 || v >= classes) {
+      throw rangeError(
+        where,
+        `integer class indices in [0, ${classes})`,
+        verbatim(`${describe(v)} at index ${i}`),
+      );
+    }
+    out[i] = v;
+  }
+  return out;
+}
+
+/**
+ * Cross-entropy from logits and integer class indices, as torch.nn.functional.cross_entropy:
+ * log-softmax and negative log-likelihood fused into one stable kernel.
+ *
+ * @example
+ * const loss = crossEntropy(model.forward(images), labels); // labels: Int32Array
+ */
+export function crossEntropy(
+  input: Tensor,
+  target: Tensor | Int32Array | readonly number[],
+  reduction: Reduction = 'mean',
+): Tensor {
+  if (!(input instanceof Tensor) || input.ndim !== 2) {
+    throw rangeError(
+      'crossEntropy(input)',
+      'logits of shape [batch, classes]',
+      input instanceof Tensor ? verbatim(shapeString(input.shape)) : input,
+    );
+  }
+  const [rows, cols] = input.shape;
+  const targets = classIndices(target, rows, cols);
+  if (checkReduction('crossEntropy', reduction) === 'none') {
+    return ops.neg(pickColumns(ops.logSoftmax(input, 1), targets));
+  }
+
+  const backend = backendFor(input.data);
+  const probs = allocLike(input.data, input.numel);
+  const summed = backend.crossEntropyForward(input.data, targets, rows, cols, probs);
+  const count = reduction === 'mean' ? rows : 1;
+  const out = new Tensor(allocLike(input.data, 1), []);
+  out.data[0] = summed / count;
+  return record(out, 'crossEntropy', [input], (g) => {
+    const gx = allocLike(g, input.numel);
+    backendFor(g).crossEntropyBackward(probs, targets, rows, cols, g[0] / count, gx);
+    return [gx];
+  });
+}
+
+/** out[r] = x[r, index[r]], with the gradient scattered back. */
+function pickColumns(x: Tensor, index: Int32Array): Tensor {
+  const [rows, cols] = x.shape;
+  const out = new Tensor(allocLike(x.data, rows), [rows]);
+  for (let r = 0; r < rows; r++) out.data[r] = x.data[r * cols + index[r]];
+  return record(out, 'pickColumns', [x], (g) => {
+    const gx = allocLike(g, x.numel);
+    for (let r = 0; r < rows; r++) gx[r * cols + index[r]] = g[r];
+    return [gx];
+  });
+}

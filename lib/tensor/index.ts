@@ -1,0 +1,11 @@
+export { Tensor, tensor, zeros, ones, full, randn, rand, uniform } from './tensor';
+export type { DType, NestedArray, TensorOptions } from './tensor';
+export {
+  manualSeed,
+  randomFloat,
+  randomInt,
+  randomNormal,
+  getRngState,
+  setRngState,
+} from './random';
+export { noGrad, isGradEnabled, setGradEnabled } from '../autograd/grad-mode';

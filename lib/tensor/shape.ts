@@ -1,0 +1,51 @@
+import { rangeError, shapeString } from '../errors';
+
+/** Number of elements of a shape; [] (a scalar) has one. */
+export function numel(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+/** Throws unless shape is a list of non-negative integers. */
+export function checkShape(where: string, shape: unknown): readonly number[] {
+  if (!Array.isArray(shape) || shape.some((d) => !Number.isInteger(d) || d < 0)) {
+    throw rangeError(where, 'a shape of non-negative integers', shape);
+  }
+  return shape as number[];
+}
+
+/** NumPy broadcasting of two shapes, or a RangeError naming both. */
+export function broadcastShapes(where: string, a: readonly number[], b: readonly number[]) {
+  const ndim = Math.max(a.length, b.length);
+  const out = new Array<number>(ndim);
+  for (let i = 0; i < ndim; i++) {
+    const da = a[a.length - ndim + i] ?? 1;
+    const db = b[b.length - ndim + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) {
+      throw new RangeError(
+        `${where}: expected shapes that broadcast, received ${shapeString(a)} and ${shapeString(b)}`,
+      );
+    }
+    out[i] = da === 1 ? db : da;
+  }
+  return out;
+}
+
+/** Turns a possibly negative axis into an index in [0, ndim), or throws. */
+export function normalizeAxis(where: string, axis: number, ndim: number): number {
+  const size = Math.max(ndim, 1);
+  if (!Number.isInteger(axis) || axis < -size || axis >= size) {
+    throw rangeError(where, `an axis in [${-size}, ${size - 1}]`, axis);
+  }
+  return axis < 0 ? axis + size : axis;
+}
+
+/** Views shape as [outer, shape[axis], inner] around one axis. */
+export function splitAt(shape: readonly number[], axis: number): [number, number, number] {
+  return [numel(shape.slice(0, axis)), shape[axis] ?? 1, numel(shape.slice(axis + 1))];
+}
+
+export function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}

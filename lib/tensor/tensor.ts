@@ -1,0 +1,278 @@
+import type { FloatArray } from '../backend/backend';
+import { rangeError, shapeString, typeError, verbatim } from '../errors';
+import type { GradNode } from '../autograd/engine';
+import * as engine from '../autograd/engine';
+import * as ops from '../autograd/ops';
+import { randomFloat, randomNormal } from './random';
+import { checkShape, numel } from './shape';
+
+export type DType = 'float32' | 'float64';
+
+/** A nested array of numbers, as tensor() takes and toArray() returns. */
+export type NestedArray = number | NestedArray[];
+
+export interface TensorOptions {
+  dtype?: DType;
+  requiresGrad?: boolean;
+}
+
+/**
+ * An n-dimensional array of float32 (or float64) numbers with a shape, and, when it takes
+ * part in a computation that needs gradients, the node of the graph that made it.
+ *
+ * The data is a plain typed array owned by JavaScript: nothing has to be freed by hand.
+ *
+ * @example
+ * const x = tensor([[1, 2], [3, 4]], { requiresGrad: true });
+ * const y = x.mul(x).sum();
+ * y.backward();
+ * x.grad?.toArray(); // [[2, 4], [6, 8]]
+ */
+export class Tensor {
+  readonly data: FloatArray;
+  readonly shape: readonly number[];
+  requiresGrad: boolean;
+  grad: Tensor | null = null;
+  /** The op that produced this tensor, or null for a leaf. */
+  gradFn: GradNode | null = null;
+
+  constructor(data: FloatArray, shape: readonly number[], requiresGrad = false) {
+    if (!(data instanceof Float32Array || data instanceof Float64Array)) {
+      throw typeError('Tensor(data)', 'a Float32Array or Float64Array', data);
+    }
+    checkShape('Tensor(shape)', shape);
+    if (numel(shape) !== data.length) {
+      throw new RangeError(
+        `Tensor: expected ${numel(shape)} elements for shape ${shapeString(shape)}, ` +
+          `received ${data.length}`,
+      );
+    }
+    this.data = data;
+    this.shape = Object.freeze([...shape]);
+    this.requiresGrad = requiresGrad;
+  }
+
+  get dtype(): DType {
+    return this.data instanceof Float64Array ? 'float64' : 'float32';
+  }
+
+  get ndim(): number {
+    return this.shape.length;
+  }
+
+  get numel(): number {
+    return this.data.length;
+  }
+
+  /** The value of a one-element tensor as a number. */
+  item(): number {
+    if (this.data.length !== 1) {
+      throw rangeError('item()', 'a tensor with one element', verbatim(shapeString(this.shape)));
+    }
+    return this.data[0];
+  }
+
+  /** The values as nested arrays of numbers (a number for a 0-d tensor). */
+  toArray(): NestedArray {
+    if (this.shape.length === 0) return this.data[0];
+    const build = (dim: number, offset: number): NestedArray[] => {
+      const size = this.shape[dim];
+      const stride = numel(this.shape.slice(dim + 1));
+      const out: NestedArray[] = [];
+      for (let i = 0; i < size; i++) {
+        const start = offset + i * stride;
+        out.push(dim === this.shape.length - 1 ? this.data[start] : build(dim + 1, start));
+      }
+      return out;
+    };
+    return build(0, 0);
+  }
+
+  /**
+   * Backpropagates from this tensor: adds d(this)/d(leaf) into the .grad of every leaf that
+   * requires a gradient. A tensor with more than one element needs the upstream gradient.
+   */
+  backward(gradient?: Tensor): void {
+    engine.backward(this, gradient);
+  }
+
+  /** The same data without a graph: gradients do not flow through the result. */
+  detach(): Tensor {
+    return new Tensor(this.data, this.shape, false);
+  }
+
+  /** A copy of the data, outside any graph. */
+  clone(): Tensor {
+    return new Tensor(this.data.slice(), this.shape, false);
+  }
+
+  /** Sets requiresGrad in place and returns this, as PyTorch's requires_grad_(). */
+  requiresGrad_(value = true): this {
+    if (this.gradFn !== null && !value) {
+      throw new RangeError('requiresGrad_(false): expected a leaf tensor, received an op output');
+    }
+    this.requiresGrad = value;
+    return this;
+  }
+
+  add(other: Tensor | number): Tensor {
+    return ops.add(this, other);
+  }
+  sub(other: Tensor | number): Tensor {
+    return ops.sub(this, other);
+  }
+  mul(other: Tensor | number): Tensor {
+    return ops.mul(this, other);
+  }
+  div(other: Tensor | number): Tensor {
+    return ops.div(this, other);
+  }
+  neg(): Tensor {
+    return ops.neg(this);
+  }
+  exp(): Tensor {
+    return ops.exp(this);
+  }
+  log(): Tensor {
+    return ops.log(this);
+  }
+  pow(exponent: number): Tensor {
+    return ops.pow(this, exponent);
+  }
+  matmul(other: Tensor): Tensor {
+    return ops.matmul(this, other);
+  }
+  sum(axis?: number, keepdim = false): Tensor {
+    return ops.sum(this, axis, keepdim);
+  }
+  mean(axis?: number, keepdim = false): Tensor {
+    return ops.mean(this, axis, keepdim);
+  }
+  max(axis: number, keepdim = false): Tensor {
+    return ops.max(this, axis, keepdim);
+  }
+  /** Indices of the maxima along an axis; no gradient. */
+  argmax(axis: number): Int32Array {
+    return ops.argmax(this, axis);
+  }
+  relu(): Tensor {
+    return ops.relu(this);
+  }
+  sigmoid(): Tensor {
+    return ops.sigmoid(this);
+  }
+  tanh(): Tensor {
+    return ops.tanh(this);
+  }
+  softmax(axis = -1): Tensor {
+    return ops.softmax(this, axis);
+  }
+  logSoftmax(axis = -1): Tensor {
+    return ops.logSoftmax(this, axis);
+  }
+  reshape(...shape: number[] | [readonly number[]]): Tensor {
+    const flat = Array.isArray(shape[0]) ? (shape[0] as readonly number[]) : (shape as number[]);
+    return ops.reshape(this, flat);
+  }
+  transpose(dim0: number, dim1: number): Tensor {
+    return ops.transpose(this, dim0, dim1);
+  }
+
+  toString(): string {
+    return `Tensor(${shapeString(this.shape)}, ${this.dtype}${this.requiresGrad ? ', grad' : ''})`;
+  }
+}
+
+function allocate(dtype: DType | undefined, n: number): FloatArray {
+  if (dtype === undefined || dtype === 'float32') return new Float32Array(n);
+  if (dtype === 'float64') return new Float64Array(n);
+  throw typeError('dtype', "'float32' or 'float64'", dtype);
+}
+
+function flatten(where: string, values: NestedArray, shape: number[], out: number[], dim = 0) {
+  if (!Array.isArray(values)) {
+    if (typeof values !== 'number') throw typeError(where, 'numbers', values);
+    if (dim !== shape.length)
+      throw rangeError(where, 'a rectangular nested array', verbatim('ragged rows'));
+    out.push(values);
+    return;
+  }
+  if (dim === shape.length) shape.push(values.length);
+  else if (shape[dim] !== values.length) {
+    throw rangeError(where, `rows of length ${shape[dim]} at depth ${dim}`, values.length);
+  }
+  for (const v of values) flatten(where, v, shape, out, dim + 1);
+}
+
+/**
+ * Makes a tensor from a number, nested arrays or a typed array (whose data is copied).
+ *
+ * @example
+ * tensor([[0, 1], [1, 0]]).shape;            // [2, 2]
+ * tensor(new Float32Array(6), { shape: [2, 3] });
+ */
+export function tensor(
+  values: NestedArray | Float32Array | Float64Array | readonly number[],
+  options: TensorOptions & { shape?: readonly number[] } = {},
+): Tensor {
+  let flat: ArrayLike<number>;
+  let shape: readonly number[];
+  if (values instanceof Float32Array || values instanceof Float64Array) {
+    flat = values;
+    shape = options.shape ?? [values.length];
+  } else {
+    const inferred: number[] = [];
+    const out: number[] = [];
+    flatten('tensor(values)', values as NestedArray, inferred, out);
+    flat = out;
+    shape = options.shape ?? inferred;
+  }
+  const dtype = options.dtype ?? (values instanceof Float64Array ? 'float64' : 'float32');
+  const data = allocate(dtype, flat.length);
+  data.set(flat);
+  return new Tensor(data, checkShape('tensor(shape)', shape), options.requiresGrad ?? false);
+}
+
+/** A tensor filled with one value. */
+export function full(shape: readonly number[], value: number, options: TensorOptions = {}) {
+  checkShape('full(shape)', shape);
+  const data = allocate(options.dtype, numel(shape));
+  data.fill(value);
+  return new Tensor(data, shape, options.requiresGrad ?? false);
+}
+
+/** A tensor of zeros. */
+export function zeros(shape: readonly number[], options: TensorOptions = {}): Tensor {
+  return full(shape, 0, options);
+}
+
+/** A tensor of ones. */
+export function ones(shape: readonly number[], options: TensorOptions = {}): Tensor {
+  return full(shape, 1, options);
+}
+
+/** Samples from the standard normal distribution, from the seeded generator. */
+export function randn(shape: readonly number[], options: TensorOptions = {}): Tensor {
+  const t = zeros(shape, options);
+  for (let i = 0; i < t.data.length; i++) t.data[i] = randomNormal();
+  return t;
+}
+
+/** Samples uniformly from [0, 1), from the seeded generator. */
+export function rand(shape: readonly number[], options: TensorOptions = {}): Tensor {
+  const t = zeros(shape, options);
+  for (let i = 0; i < t.data.length; i++) t.data[i] = randomFloat();
+  return t;
+}
+
+/** Samples uniformly from [low, high), from the seeded generator. */
+export function uniform(
+  shape: readonly number[],
+  low: number,
+  high: number,
+  options: TensorOptions = {},
+): Tensor {
+  const t = zeros(shape, options);
+  for (let i = 0; i < t.data.length; i++) t.data[i] = low + (high - low) * randomFloat();
+  return t;
+}

@@ -1,0 +1,210 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { getBackend, nativeBackend, setBackend } from '../lib/backend';
+import * as F from '../lib/nn/functional';
+import { manualSeed, noGrad, ones, randn, tensor, zeros } from '../lib/tensor';
+
+const initial = getBackend().name;
+const backends = nativeBackend() === null ? ['reference'] : ['reference', 'native'];
+afterAll(() => setBackend(initial));
+
+const close = (actual: ArrayLike<number>, expected: number[], digits = 6) => {
+  expect(actual.length).toBe(expected.length);
+  expected.forEach((v, i) => expect(actual[i]).toBeCloseTo(v, digits));
+};
+
+describe.each(backends)('autograd on the %s backend', (name) => {
+  it('adds the gradients of a tensor used twice: b = a + a, c = b + b gives dc/da = 4', () => {
+    setBackend(name as 'native' | 'reference');
+    const a = tensor([3], { requiresGrad: true });
+    const b = a.add(a);
+    const c = b.add(b);
+    c.sum().backward();
+    expect(Array.from(a.grad!.data)).toEqual([4]);
+  });
+
+  it('sums a broadcast gradient back to the input shape', () => {
+    setBackend(name as 'native' | 'reference');
+    const x = ones([2, 3], { requiresGrad: true });
+    const y = tensor([1, 2, 3], { requiresGrad: true });
+    x.add(y).sum().backward();
+    expect(Array.from(y.grad!.data)).toEqual([2, 2, 2]);
+    expect(x.grad!.shape).toEqual([2, 3]);
+    expect(Array.from(x.grad!.data)).toEqual([1, 1, 1, 1, 1, 1]);
+  });
+
+  it('computes softmax of [-20000, -20001] without overflow', () => {
+    setBackend(name as 'native' | 'reference');
+    close(tensor([-20000, -20001]).softmax().data, [0.7310586, 0.2689414]);
+    close(tensor([1000, 0, -1000]).logSoftmax().data, [0, -1000, -2000], 3);
+  });
+
+  it('clamps the logs of binaryCrossEntropy at -100, as PyTorch does', () => {
+    setBackend(name as 'native' | 'reference');
+    const p = tensor([0, 1]);
+    expect(F.binaryCrossEntropy(p, tensor([0, 1])).item()).toBe(0);
+    expect(F.binaryCrossEntropy(p, tensor([1, 0])).item()).toBe(100);
+  });
+
+  it('accumulates into .grad across backward calls until it is cleared', () => {
+    setBackend(name as 'native' | 'reference');
+    const w = tensor([2, -1], { requiresGrad: true });
+    w.mul(3).sum().backward();
+    w.mul(3).sum().backward();
+    expect(Array.from(w.grad!.data)).toEqual([6, 6]);
+    w.grad = null;
+    w.pow(2).sum().backward();
+    expect(Array.from(w.grad!.data)).toEqual([4, -2]);
+  });
+
+  it('gives matmul the gradients G B^T and A^T G', () => {
+    setBackend(name as 'native' | 'reference');
+    const a = tensor(
+      [
+        [1, 2],
+        [3, 4],
+      ],
+      { requiresGrad: true },
+    );
+    const b = tensor(
+      [
+        [5, 6, 7],
+        [8, 9, 10],
+      ],
+      { requiresGrad: true },
+    );
+    a.matmul(b).backward(
+      tensor([
+        [1, 0, 1],
+        [0, 1, 0],
+      ]),
+    );
+    expect(a.grad!.toArray()).toEqual([
+      [12, 18],
+      [6, 9],
+    ]);
+    expect(b.grad!.toArray()).toEqual([
+      [1, 3, 1],
+      [2, 4, 2],
+    ]);
+  });
+});
+
+describe('the autograd engine', () => {
+  it('differentiates a chain 100,000 ops deep without overflowing the stack', () => {
+    const x = tensor([1], { requiresGrad: true });
+    let y = x;
+    for (let i = 0; i < 100_000; i++) y = y.mul(1.00001);
+    y.backward();
+    expect(x.grad!.item()).toBeCloseTo(Math.pow(1.00001, 100_000), 1);
+  });
+
+  it('records nothing inside noGrad()', () => {
+    const w = randn([3], { requiresGrad: true });
+    const y = noGrad(() => w.mul(2).sum());
+    expect(y.requiresGrad).toBe(false);
+    expect(y.gradFn).toBeNull();
+    expect(() => y.backward()).toThrow(/expected a tensor that requires grad/);
+  });
+
+  it('gives gradients only to leaves that ask for them', () => {
+    const x = tensor([1, 2]);
+    const w = tensor([3, 4], { requiresGrad: true });
+    x.mul(w).sum().backward();
+    expect(x.grad).toBeNull();
+    expect(Array.from(w.grad!.data)).toEqual([1, 2]);
+  });
+
+  it('asks for the upstream gradient of a tensor with more than one element', () => {
+    const w = zeros([2, 2], { requiresGrad: true });
+    expect(() => w.mul(2).backward()).toThrow(
+      'backward(): expected a gradient argument for a tensor of shape [2, 2]',
+    );
+    expect(() => w.mul(2).backward(ones([3]))).toThrow(
+      'expected a float32 gradient of shape [2, 2], received float32 [3]',
+    );
+  });
+
+  it('does not let a gradient that an op passed through be changed by accumulation', () => {
+    // add() hands the same gradient array to both inputs; summing into it would double x's.
+    manualSeed(7);
+    const x = randn([4], { requiresGrad: true });
+    const y = randn([4], { requiresGrad: true });
+    const s = x.add(y);
+    s.add(y).sum().backward();
+    expect(Array.from(x.grad!.data)).toEqual([1, 1, 1, 1]);
+    expect(Array.from(y.grad!.data)).toEqual([2, 2, 2, 2]);
+  });
+});
+
+describe('tensor creation and shape errors', () => {
+  it('infers shapes from nested arrays and rejects ragged ones', () => {
+    expect(
+      tensor([
+        [1, 2, 3],
+        [4, 5, 6],
+      ]).shape,
+    ).toEqual([2, 3]);
+    expect(tensor(5).shape).toEqual([]);
+    expect(() => tensor([[1, 2], [3]])).toThrow(
+      'tensor(values): expected rows of length 2 at depth 1, received 1',
+    );
+    expect(() => tensor([1, 'a' as unknown as number])).toThrow(TypeError);
+  });
+
+  it('rejects data whose length does not match the shape', () => {
+    expect(() => tensor(new Float32Array(5), { shape: [2, 3] })).toThrow(
+      'Tensor: expected 6 elements for shape [2, 3], received 5',
+    );
+  });
+
+  it('names both shapes when broadcasting fails', () => {
+    expect(() => ones([2, 3]).add(ones([4]))).toThrow(
+      'add: expected shapes that broadcast, received [2, 3] and [4]',
+    );
+    expect(() => ones([2, 3]).matmul(ones([2, 3]))).toThrow(
+      'matmul: expected shapes [m, k] and [k, n], received [2, 3] and [2, 3]',
+    );
+    expect(() => ones([2, 3]).reshape(4, 2)).toThrow(
+      'reshape([2, 3]): expected a shape of 6 elements, received [4, 2]',
+    );
+    expect(() => ones([2, 3]).sum(2)).toThrow('sum(axis): expected an axis in [-2, 1], received 2');
+  });
+
+  it('repeats random tensors under the same seed', () => {
+    manualSeed(42);
+    const a = randn([5]);
+    manualSeed(42);
+    expect(Array.from(randn([5]).data)).toEqual(Array.from(a.data));
+  });
+});
+
+describe('losses reject bad targets', () => {
+  it('names NaN in a regression target and its index', () => {
+    expect(() => F.mseLoss(zeros([3]), tensor([0, NaN, 1]))).toThrow(
+      'mseLoss(target): expected finite values, received NaN at index 1',
+    );
+  });
+
+  it('names a class index out of range and a non-integer one', () => {
+    const logits = zeros([2, 3]);
+    expect(() => F.crossEntropy(logits, [0, 3])).toThrow(
+      'crossEntropy(target): expected integer class indices in [0, 3), received 3 at index 1',
+    );
+    expect(() => F.crossEntropy(logits, [NaN, 1])).toThrow('received NaN at index 0');
+    expect(() => F.crossEntropy(logits, [0])).toThrow(
+      'crossEntropy(target): expected 2 class indices (one per row of input), received 1',
+    );
+  });
+
+  it('rejects probabilities outside [0, 1] in binaryCrossEntropy', () => {
+    expect(() => F.binaryCrossEntropy(tensor([0.5, 1.5]), tensor([0, 1]))).toThrow(
+      'binaryCrossEntropy(input): expected probabilities in [0, 1], received 1.5 at index 1',
+    );
+  });
+
+  it('names the expected and received input shape of linear', () => {
+    expect(() => F.linear(zeros([32, 78]), zeros([256, 784]))).toThrow(
+      'linear: expected input of shape [batch, 784], received [32, 78]',
+    );
+  });
+});
