@@ -147,7 +147,7 @@ function checkTarget(where: string, input: Tensor, target: Tensor): void {
 function fusedLoss(
   input: Tensor,
   summed: number,
-  reduction: 'mean' | 'sum',
+  reduction: Reduction,
   gradient: (scale: number, gx: FloatArray) => void,
   name: string,
   inputs: Tensor[],
