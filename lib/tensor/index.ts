@@ -2,6 +2,8 @@ export { Tensor, tensor, zeros, ones, full, randn, rand, uniform } from './tenso
 export type { DType, NestedArray, TensorOptions } from './tensor';
 export {
   manualSeed,
+  Generator,
+  defaultGenerator,
   randomFloat,
   randomInt,
   randomNormal,
