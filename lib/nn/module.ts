@@ -1,0 +1,230 @@
+import { Tensor } from '../tensor';
+import { shapeString, typeError } from '../errors';
+
+/** Tensors that were made parameters with {@link Module.param} or registerParameter. */
+const parameterTensors = new WeakSet<Tensor>();
+
+/** What {@link Module.loadStateDict} found when `strict` is false. */
+export interface LoadStateDictResult {
+  missingKeys: string[];
+  unexpectedKeys: string[];
+}
+
+/**
+ * Base class of every layer and model, with PyTorch's `nn.Module` vocabulary.
+ *
+ * A parameter is a tensor wrapped by `this.param(...)` and stored on a property; a child is a
+ * Module stored on a property. Both are found by walking the module's own properties, so their
+ * order (in `parameters()`, `namedParameters()` and `stateDict()`) is the order in which the
+ * properties were first assigned, and their names are the property names joined with dots
+ * ("fc1.weight", "0.bias"). A plain tensor that was not wrapped by `param` is not a parameter,
+ * as in PyTorch; modules kept in arrays or maps are not children (use {@link Sequential}).
+ *
+ * @example
+ * class Mlp extends Module {
+ *   fc1 = new Linear(784, 256);
+ *   fc2 = new Linear(256, 10);
+ *   forward(x: Tensor): Tensor {
+ *     return this.fc2.forward(this.fc1.forward(x).relu());
+ *   }
+ * }
+ * const model = new Mlp();
+ * Object.keys(model.stateDict()); // ['fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias']
+ */
+export abstract class Module {
+  /** True in training mode (the default), false after {@link Module.eval}. */
+  training = true;
+
+  /** Computes the module's output. Subclasses define it. */
+  abstract forward(...inputs: any[]): Tensor;
+
+  /** Same as `forward`, the way `module(x)` reads in PyTorch. */
+  call(...inputs: Parameters<this['forward']>): Tensor {
+    return this.forward(...inputs);
+  }
+
+  /**
+   * Marks a tensor as a parameter of this module (it then requires a gradient) and returns it,
+   * to be stored on a property: `this.weight = this.param(zeros([out, in]))`.
+   */
+  protected param(value: Tensor): Tensor {
+    if (!(value instanceof Tensor)) throw typeError('Module.param', 'a Tensor', value);
+    value.requiresGrad = true;
+    parameterTensors.add(value);
+    return value;
+  }
+
+  /** Stores `value` as the parameter `name`, as `this[name] = this.param(value)` does. */
+  registerParameter(name: string, value: Tensor): Tensor {
+    checkName('registerParameter', name);
+    (this as Record<string, unknown>)[name] = this.param(value);
+    return value;
+  }
+
+  /** Stores `module` as the child `name`, as `this[name] = module` does. */
+  registerModule<M extends Module>(name: string, module: M): M {
+    checkName('registerModule', name);
+    if (!(module instanceof Module)) throw typeError('registerModule', 'a Module', module);
+    (this as Record<string, unknown>)[name] = module;
+    return module;
+  }
+
+  /** The direct children with their property names, in registration order. */
+  *namedChildren(): IterableIterator<[string, Module]> {
+    for (const [name, value] of Object.entries(this)) {
+      if (value instanceof Module) yield [name, value];
+    }
+  }
+
+  /** The direct children, in registration order. */
+  *children(): IterableIterator<Module> {
+    for (const [, child] of this.namedChildren()) yield child;
+  }
+
+  /** This module and every descendant, depth first, each once, with dotted names ('' for this). */
+  *namedModules(prefix = ''): IterableIterator<[string, Module]> {
+    const seen = new Set<Module>();
+    const stack: [string, Module][] = [[prefix, this]];
+    while (stack.length > 0) {
+      const [name, module] = stack.pop()!;
+      if (seen.has(module)) continue;
+      seen.add(module);
+      yield [name, module];
+
+      const children = [...module.namedChildren()].reverse();
+      for (const [childName, child] of children) {
+        stack.push([name === '' ? childName : `${name}.${childName}`, child]);
+      }
+    }
+  }
+
+  /** This module and every descendant, depth first, each once. */
+  *modules(): IterableIterator<Module> {
+    for (const [, module] of this.namedModules()) yield module;
+  }
+
+  /**
+   * Every parameter with its dotted name ('fc1.weight', '0.bias'), in registration order. A
+   * parameter shared by two modules is listed once, under its first name.
+   */
+  *namedParameters(): IterableIterator<[string, Tensor]> {
+    const seen = new Set<Tensor>();
+    for (const [name, tensor] of this.allNamedParameters()) {
+      if (seen.has(tensor)) continue;
+      seen.add(tensor);
+      yield [name, tensor];
+    }
+  }
+
+  /** Every parameter once, in registration order: what an optimizer takes. */
+  parameters(): Tensor[] {
+    return [...this.namedParameters()].map(([, tensor]) => tensor);
+  }
+
+  /** Sets training mode on this module and every descendant, and returns this. */
+  train(mode = true): this {
+    for (const module of this.modules()) module.training = mode;
+    return this;
+  }
+
+  /** Sets evaluation mode (`train(false)`) and returns this. */
+  eval(): this {
+    return this.train(false);
+  }
+
+  /** Drops every parameter's gradient (sets it to null, as PyTorch's default does). */
+  zeroGrad(): void {
+    for (const p of this.parameters()) p.grad = null;
+  }
+
+  /**
+   * Every parameter under its dotted name, in registration order, as tensors that share the
+   * parameters' data and carry no graph. Save it with `save(model.stateDict(), path)`.
+   */
+  stateDict(): Record<string, Tensor> {
+    const dict: Record<string, Tensor> = {};
+    for (const [name, tensor] of this.allNamedParameters()) dict[name] = tensor.detach();
+    return dict;
+  }
+
+  /**
+   * Copies the values of `dict` into the parameters in place (an optimizer holding them keeps
+   * working). Everything is checked before anything is copied: a shape mismatch always throws,
+   * and with `strict` (the default) so does a missing or an unexpected key.
+   *
+   * @example
+   * model.loadStateDict(load('mnist-mlp.safetensors'));
+   */
+  loadStateDict(
+    dict: Record<string, Tensor>,
+    { strict = true }: { strict?: boolean } = {},
+  ): LoadStateDictResult {
+    if (dict === null || typeof dict !== 'object') {
+      throw typeError('loadStateDict', 'an object of tensors', dict);
+    }
+    const own = new Map(this.allNamedParameters());
+    const missingKeys = [...own.keys()].filter((key) => !Object.hasOwn(dict, key));
+    const unexpectedKeys = Object.keys(dict).filter((key) => !own.has(key));
+
+    for (const [key, target] of own) {
+      if (!Object.hasOwn(dict, key)) continue;
+      const source = dict[key];
+      if (!(source instanceof Tensor)) throw typeError(`loadStateDict: ${key}`, 'a Tensor', source);
+      if (!sameShape(source.shape, target.shape)) {
+        throw new RangeError(
+          `loadStateDict: ${key} expected shape ${shapeString(target.shape)}, ` +
+            `received ${shapeString(source.shape)}`,
+        );
+      }
+    }
+    if (strict && (missingKeys.length > 0 || unexpectedKeys.length > 0)) {
+      const parts: string[] = [];
+      if (missingKeys.length > 0) parts.push(`missing keys ${missingKeys.join(', ')}`);
+      if (unexpectedKeys.length > 0) parts.push(`unexpected keys ${unexpectedKeys.join(', ')}`);
+      throw new RangeError(`loadStateDict: ${parts.join('; ')}`);
+    }
+
+    for (const [key, target] of own) {
+      if (Object.hasOwn(dict, key)) target.data.set(dict[key].data);
+    }
+    return { missingKeys, unexpectedKeys };
+  }
+
+  /** The layer's constructor arguments as PyTorch prints them, for toString(). */
+  protected extraRepr(): string {
+    return '';
+  }
+
+  /** A PyTorch-style printout: `Sequential(\n  (0): Linear(in_features=784, ...)\n)`. */
+  toString(): string {
+    const children = [...this.namedChildren()];
+    const head = `${this.constructor.name}(${this.extraRepr()}`;
+    if (children.length === 0) return `${head})`;
+
+    const lines = children.map(
+      ([name, child]) => `  (${name}): ${String(child).split('\n').join('\n  ')}`,
+    );
+    return `${head}\n${lines.join('\n')}\n)`;
+  }
+
+  /** Every parameter under every name it has, duplicates included (what stateDict saves). */
+  private *allNamedParameters(): IterableIterator<[string, Tensor]> {
+    for (const [prefix, module] of this.namedModules()) {
+      for (const [name, value] of Object.entries(module)) {
+        if (value instanceof Tensor && parameterTensors.has(value)) {
+          yield [prefix === '' ? name : `${prefix}.${name}`, value];
+        }
+      }
+    }
+  }
+}
+
+function checkName(where: string, name: unknown): void {
+  if (typeof name !== 'string' || name === '' || name.includes('.')) {
+    throw typeError(where, 'a non-empty name without dots', name);
+  }
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((size, i) => size === b[i]);
+}

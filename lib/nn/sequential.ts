@@ -1,0 +1,44 @@
+import type { Tensor } from '../tensor';
+import { checkInt, typeError } from '../errors';
+import { Module } from './module';
+
+/**
+ * Runs its modules one after the other, PyTorch's `nn.Sequential`. The children are named
+ * '0', '1', ... so the state dict reads '0.weight', '0.bias', '2.weight', ...
+ *
+ * @example
+ * const model = new Sequential(new Linear(784, 256), new ReLU(), new Linear(256, 10));
+ * model.at(2); // the second Linear
+ */
+export class Sequential extends Module {
+  /** The number of modules. */
+  readonly length: number;
+
+  constructor(...modules: Module[]) {
+    super();
+    modules.forEach((module, i) => {
+      if (!(module instanceof Module))
+        throw typeError(`Sequential: module ${i}`, 'a Module', module);
+      this.registerModule(String(i), module);
+    });
+    this.length = modules.length;
+  }
+
+  /** The module at `index`; a negative index counts from the end. */
+  at(index: number): Module {
+    checkInt('Sequential.at: index', index, -this.length, this.length - 1);
+    return (this as unknown as Record<string, Module>)[
+      String(index < 0 ? index + this.length : index)
+    ];
+  }
+
+  *[Symbol.iterator](): IterableIterator<Module> {
+    for (let i = 0; i < this.length; i++) yield this.at(i);
+  }
+
+  forward(x: Tensor): Tensor {
+    let out = x;
+    for (const module of this) out = module.forward(out);
+    return out;
+  }
+}
