@@ -1,0 +1,265 @@
+/**
+ * Backend selection: which implementation of the kernel contract the library computes with.
+ *
+ * The native addon is loaded lazily, on the first getBackend(), so that importing nodegrad
+ * costs nothing and a broken install surfaces as one warning, not a crash. NODEGRAD_BACKEND
+ * (native | reference) overrides the choice; setBackend() changes it at run time.
+ */
+
+import { debug } from '../debug';
+import { checkInt, rangeError, typeError } from '../errors';
+import type { Backend, BackendName } from './backend';
+import { referenceBackend } from './reference';
+
+export type {
+  AdamOptions,
+  Backend,
+  BackendName,
+  BinaryOp,
+  FloatArray,
+  SgdOptions,
+} from './backend';
+export { referenceBackend };
+
+/** The native backend with its runtime knobs (SIMD level, BLAS threads). */
+export interface NativeBackend extends Backend {
+  /** The active SIMD level: 'scalar', 'avx2' or 'avx512'. */
+  simd(): string;
+  /** Makes a level active; NODEGRAD_SIMD chooses the starting one. */
+  setSimd(level: string): void;
+  /** Every level this CPU can run, slowest first. */
+  simdLevels(): string[];
+  /** The BLAS library behind gemm: its configuration, core and threads. */
+  blasInfo(): object;
+  /** The number of threads OpenBLAS (and so every native kernel) may use. */
+  setThreads(n: number): void;
+}
+
+/** Loads lib/backend/native lazily; throws when the addon cannot load. */
+function createNativeBackend(): NativeBackend {
+  const native = require('./native') as { createNativeBackend(): NativeBackend };
+  return native.createNativeBackend();
+}
+
+/** What {@link backendInfo} reports. */
+export interface BackendInfo {
+  /** The backend getBackend() returns. */
+  name: BackendName;
+  /** Why that backend was chosen, in words. */
+  reason: string;
+  /** Native only: the SIMD level the kernels run at. */
+  simd?: string;
+  /** Native only: every SIMD level this CPU supports, slowest first. */
+  simdLevels?: string[];
+  /** Native only: the BLAS library the matrix products go through. */
+  blas?: object;
+  /** Why the native addon did not load, when it was tried and failed. */
+  nativeError?: string;
+}
+
+/** Thrown when the native backend is asked for explicitly but the addon cannot load. */
+export class NativeBackendUnavailableError extends Error {
+  readonly code = 'NODEGRAD_NATIVE_UNAVAILABLE';
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'NativeBackendUnavailableError';
+  }
+}
+
+const FIXES =
+  'To fix it, run `npm rebuild nodegrad` (it needs a C++ compiler, python3 and OpenBLAS: on ' +
+  'Debian or Ubuntu, apt-get install build-essential python3 libopenblas-dev)';
+
+// ---------------------------------------------------------------------------------------------
+// State. The addon is tried once; its outcome (backend or error) is remembered.
+
+let current: Backend | null = null;
+let currentReason = '';
+let nativeLoaded = false;
+let native: NativeBackend | null = null;
+let nativeError: Error | null = null;
+let warned = false;
+
+function loadNative(): NativeBackend | null {
+  if (nativeLoaded) return native;
+  nativeLoaded = true;
+  try {
+    native = createNativeBackend();
+    debug('native backend loaded');
+  } catch (error) {
+    nativeError = error instanceof Error ? error : new Error(String(error));
+    debug('native backend failed to load: %s', nativeError.message);
+  }
+  return native;
+}
+
+/** The first line of why the addon did not load, for one-line messages. */
+function loadFailure(): string {
+  const message = nativeError?.message ?? 'unknown error';
+  return message.split('\n', 1)[0].trim().replace(/\.$/, '');
+}
+
+function requireNative(askedBy: string): NativeBackend {
+  const backend = loadNative();
+  if (backend !== null) return backend;
+  throw new NativeBackendUnavailableError(
+    `${askedBy}: the native backend is not available: ${loadFailure()}. ${FIXES}, or use ` +
+      `setBackend('reference') for the pure-TypeScript backend.`,
+    { cause: nativeError },
+  );
+}
+
+/** The backend the environment asks for, or the native one with a fallback that says why. */
+function chooseBackend(): Backend {
+  const requested = process.env.NODEGRAD_BACKEND;
+  if (requested === 'reference') {
+    currentReason = 'NODEGRAD_BACKEND=reference';
+    return referenceBackend;
+  }
+  if (requested === 'native') {
+    currentReason = 'NODEGRAD_BACKEND=native';
+    return requireNative('NODEGRAD_BACKEND=native');
+  }
+  if (requested !== undefined && requested !== '') {
+    throw rangeError('NODEGRAD_BACKEND', '"native" or "reference"', requested);
+  }
+
+  const backend = loadNative();
+  if (backend !== null) {
+    currentReason = 'the native addon loaded';
+    return backend;
+  }
+  currentReason = `the native addon could not load: ${loadFailure()}`;
+  if (!warned) {
+    warned = true;
+    process.emitWarning(
+      `nodegrad: the native backend could not load (${loadFailure()}), so the much slower ` +
+        `pure-TypeScript reference backend is used. ${FIXES}, or set NODEGRAD_BACKEND=reference ` +
+        `to silence this warning.`,
+      { code: 'NODEGRAD_NATIVE_UNAVAILABLE' },
+    );
+  }
+  return referenceBackend;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Public API.
+
+/**
+ * The backend float32 tensors compute on: native when the addon loads, otherwise the
+ * reference backend (with one warning saying why). Float64 always uses the reference backend.
+ *
+ * @example
+ * const backend = getBackend();
+ * backend.reluForward(x, y, x.length);
+ */
+export function getBackend(): Backend {
+  if (current === null) current = chooseBackend();
+  return current;
+}
+
+/**
+ * Chooses the backend for everything that follows. 'native' throws
+ * {@link NativeBackendUnavailableError} (with the reason and the fixes) when the addon cannot
+ * load.
+ *
+ * @example
+ * setBackend('reference'); // pure TypeScript, e.g. to compare results
+ */
+export function setBackend(name: BackendName): void {
+  if (typeof name !== 'string')
+    throw typeError('setBackend: name', '"native" or "reference"', name);
+  if (name === 'reference') {
+    current = referenceBackend;
+    currentReason = "setBackend('reference')";
+    return;
+  }
+  if (name === 'native') {
+    current = requireNative("setBackend('native')");
+    currentReason = "setBackend('native')";
+    return;
+  }
+  throw rangeError('setBackend: name', '"native" or "reference"', name);
+}
+
+/**
+ * The native backend, loading the addon if that has not been tried yet, or null when it cannot
+ * load. Never warns: this is for code that asks whether native is there (tests, `doctor`).
+ *
+ * @example
+ * const native = nativeBackend();
+ * if (native) console.log(native.simdLevels());
+ */
+export function nativeBackend(): NativeBackend | null {
+  return loadNative();
+}
+
+/**
+ * Which backend is in use and why, with the SIMD level and BLAS library when it is native.
+ *
+ * @example
+ * backendInfo(); // { name: 'native', reason: 'the native addon loaded', simd: 'avx512', ... }
+ */
+export function backendInfo(): BackendInfo {
+  const backend = getBackend();
+  if (backend !== native || native === null) {
+    const info: BackendInfo = { name: backend.name, reason: currentReason };
+    if (nativeError !== null) info.nativeError = nativeError.message;
+    return info;
+  }
+  return {
+    name: backend.name,
+    reason: currentReason,
+    simd: native.simd(),
+    simdLevels: native.simdLevels(),
+    blas: native.blasInfo(),
+  };
+}
+
+/** The native backend when it is the current one, without triggering a load otherwise. */
+function activeNative(): NativeBackend | null {
+  const backend = getBackend();
+  return backend === native ? native : null;
+}
+
+let threadCount: number | null = null;
+
+/**
+ * Gets, or sets then gets, the number of threads the native backend's matrix products run on
+ * (OpenBLAS's pool, which nodegrad's own kernels share). The reference backend runs on the
+ * calling thread: there this accepts the value and returns 1.
+ *
+ * @example
+ * threads(1); // small models are often fastest single-threaded
+ */
+export function threads(n?: number): number {
+  if (n !== undefined) checkInt('threads: n', n, 1);
+  const backend = activeNative();
+  if (backend === null) return 1;
+  if (n !== undefined) {
+    backend.setThreads(n);
+    threadCount = n;
+  }
+  const info = backend.blasInfo() as { threads?: unknown };
+  if (typeof info.threads === 'number') return info.threads;
+  return threadCount ?? 1;
+}
+
+/**
+ * Gets, or sets then gets, the SIMD level of the native kernels ('scalar', 'avx2',
+ * 'avx512'; see backendInfo().simdLevels for what this CPU has). NODEGRAD_SIMD sets the
+ * starting level. The reference backend has no SIMD variants: there this returns 'scalar'.
+ *
+ * @example
+ * simd('scalar'); // compare against the plain C++ kernels
+ */
+export function simd(level?: string): string {
+  if (level !== undefined && typeof level !== 'string') {
+    throw typeError('simd: level', 'a SIMD level name such as "avx2"', level);
+  }
+  const backend = activeNative();
+  if (backend === null) return 'scalar';
+  if (level !== undefined) backend.setSimd(level);
+  return backend.simd();
+}
