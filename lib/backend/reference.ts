@@ -372,7 +372,8 @@ function powScalarBackward(
 
 function reluForward(x: FloatArray, y: FloatArray, n: number): void {
   checkUnary('reluForward', x, y, n);
-  for (let i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : 0;
+  // NaN stays NaN, as in PyTorch, so a diverging model shows it.
+  for (let i = 0; i < n; i++) y[i] = x[i] > 0 || x[i] !== x[i] ? x[i] : 0;
 }
 
 function reluBackward(x: FloatArray, gy: FloatArray, gx: FloatArray, n: number): void {
