@@ -1,0 +1,199 @@
+// nodegrad's native kernels: C++17 math on raw, dense, row-major float buffers.
+//
+// Nothing here knows about N-API or JavaScript, and no kernel allocates memory it hands back:
+// every buffer belongs to the caller. Sizes are trusted; the binding checks them against the
+// arrays before calling. Outputs are written, never accumulated into, and may alias an input of
+// the same length unless a comment says otherwise.
+//
+// Most kernels come in several instruction-set variants (scalar, AVX2, AVX-512) collected in a
+// KernelTable; kernels() returns the table of the active SIMD level. gemm, binary_forward and
+// permute sit above the table and are the same at every level.
+
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace nodegrad {
+
+// -------------------------------------------------------------------------------------------
+// SIMD levels and dispatch.
+
+enum class SimdLevel : int { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
+
+constexpr int kSimdLevelCount = 3;
+
+// "scalar", "avx2" or "avx512".
+const char* simd_name(SimdLevel level);
+
+// Parses a level name; false when the name is none of the above.
+bool parse_simd(const char* name, SimdLevel* level);
+
+// True when this CPU and its operating system can run the level.
+bool simd_supported(SimdLevel level);
+
+// The fastest supported level.
+SimdLevel simd_best();
+
+// The active level. The first call picks it: NODEGRAD_SIMD when it names a supported level,
+// otherwise the best supported one.
+SimdLevel simd_level();
+
+// Makes `level` active, or the best supported level below it when the CPU lacks it; returns
+// the level now active. Process-wide: every thread sees the change.
+SimdLevel set_simd_level(SimdLevel level);
+
+// -------------------------------------------------------------------------------------------
+// The dispatched kernels. n, rows, cols, outer and inner are element counts >= 0.
+
+enum class BinaryOp : int { kAdd = 0, kSub = 1, kMul = 2, kDiv = 3 };
+
+// One SGD update, torch.optim.SGD's meaning for every field.
+struct SgdParams {
+  float lr;
+  float momentum;
+  float dampening;
+  float weight_decay;
+  bool nesterov;
+  bool first_step;  // the momentum buffer starts as the gradient
+};
+
+// One Adam or AdamW update, torch.optim.Adam(W)'s meaning for every field.
+struct AdamParams {
+  float lr;
+  float beta1;
+  float beta2;
+  float eps;
+  float weight_decay;
+  bool decoupled;  // AdamW: p *= 1 - lr * weight_decay instead of L2 in the gradient
+  int64_t step;    // 1-based, for the bias corrections
+};
+
+struct KernelTable {
+  // a, b, out: [n]. out = a (op) b.
+  void (*binary_vv)(BinaryOp op, const float* a, const float* b, float* out, int64_t n);
+  // a, out: [n]. out = a (op) s.
+  void (*binary_vs)(BinaryOp op, const float* a, float s, float* out, int64_t n);
+  // b, out: [n]. out = s (op) b.
+  void (*binary_sv)(BinaryOp op, float s, const float* b, float* out, int64_t n);
+
+  // x, y: [n]. y = alpha * x + beta.
+  void (*affine)(const float* x, float alpha, float beta, float* y, int64_t n);
+  // x, y: [n]. y = exp(x).
+  void (*exp_forward)(const float* x, float* y, int64_t n);
+  // x, y: [n]. y = log(x).
+  void (*log_forward)(const float* x, float* y, int64_t n);
+  // x, y: [n]. y = x ** p.
+  void (*pow_scalar_forward)(const float* x, float p, float* y, int64_t n);
+  // x, gy, gx: [n]. gx = gy * p * x ** (p - 1); 0 when p is 0.
+  void (*pow_scalar_backward)(const float* x, float p, const float* gy, float* gx, int64_t n);
+
+  // x, y: [n]. y = x > 0 ? x : 0.
+  void (*relu_forward)(const float* x, float* y, int64_t n);
+  // x, gy, gx: [n]. gx = x > 0 ? gy : 0.
+  void (*relu_backward)(const float* x, const float* gy, float* gx, int64_t n);
+  // x, y: [n]. y = 1 / (1 + exp(-x)), from exp(-|x|) so nothing overflows.
+  void (*sigmoid_forward)(const float* x, float* y, int64_t n);
+  // y, gy, gx: [n]. gx = gy * y * (1 - y).
+  void (*sigmoid_backward)(const float* y, const float* gy, float* gx, int64_t n);
+  // x, y: [n]. y = tanh(x).
+  void (*tanh_forward)(const float* x, float* y, int64_t n);
+  // y, gy, gx: [n]. gx = gy * (1 - y * y).
+  void (*tanh_backward)(const float* y, const float* gy, float* gx, int64_t n);
+
+  // x, out: [rows, cols]; bias: [cols]. out[r, c] = x[r, c] + bias[c].
+  void (*bias_add)(const float* x, const float* bias, int64_t rows, int64_t cols, float* out);
+  // x: [rows, cols]; out: [cols]. out[c] = sum_r x[r, c]. out must not alias x unless rows is 1.
+  void (*column_sum)(const float* x, int64_t rows, int64_t cols, float* out);
+  // x: [outer, n, inner]; out: [outer, inner]. out[o, i] = sum_j x[o, j, i].
+  void (*reduce_sum)(const float* x, int64_t outer, int64_t n, int64_t inner, float* out);
+  // x: [outer, n, inner]; out, argmax: [outer, inner]. The max over j and the index of its
+  // first occurrence; the first NaN counts as the maximum. n >= 1.
+  void (*reduce_max)(const float* x, int64_t outer, int64_t n, int64_t inner, float* out,
+                     int32_t* argmax);
+
+  // x, y: [rows, cols]. Row-wise softmax, the row maximum subtracted first.
+  void (*softmax_forward)(const float* x, int64_t rows, int64_t cols, float* y);
+  // y, gy, gx: [rows, cols]. gx = y * (gy - sum_c(gy * y)) row by row.
+  void (*softmax_backward)(const float* y, const float* gy, int64_t rows, int64_t cols, float* gx);
+  // x, y: [rows, cols]. y = x - max - log(sum(exp(x - max))) row by row.
+  void (*log_softmax_forward)(const float* x, int64_t rows, int64_t cols, float* y);
+  // y, gy, gx: [rows, cols]. gx = gy - exp(y) * sum_c(gy) row by row.
+  void (*log_softmax_backward)(const float* y, const float* gy, int64_t rows, int64_t cols,
+                               float* gx);
+
+  // logits, probs: [rows, cols]; targets: [rows], each in [0, cols). Writes the softmax into
+  // probs and returns sum_r -log softmax(logits)[r, targets[r]].
+  double (*cross_entropy_forward)(const float* logits, const int32_t* targets, int64_t rows,
+                                  int64_t cols, float* probs);
+  // probs, gx: [rows, cols]; targets: [rows]. gx = scale * (probs - onehot(targets)).
+  void (*cross_entropy_backward)(const float* probs, const int32_t* targets, int64_t rows,
+                                 int64_t cols, float scale, float* gx);
+
+  // pred, target: [n]. Returns sum (pred - target)^2.
+  double (*mse_forward)(const float* pred, const float* target, int64_t n);
+  // pred, target, gx: [n]. gx = scale * 2 * (pred - target).
+  void (*mse_backward)(const float* pred, const float* target, int64_t n, float scale, float* gx);
+  // p, y: [n]. Returns sum -(y log p + (1 - y) log(1 - p)), each log clamped at -100.
+  double (*bce_forward)(const float* p, const float* y, int64_t n);
+  // p, y, gx: [n]. gx = scale * (p - y) / max(p * (1 - p), 1e-12).
+  void (*bce_backward)(const float* p, const float* y, int64_t n, float scale, float* gx);
+  // x, y: [n]. Returns sum max(x, 0) - x * y + log(1 + exp(-|x|)).
+  double (*bce_with_logits_forward)(const float* x, const float* y, int64_t n);
+  // x, y, gx: [n]. gx = scale * (sigmoid(x) - y).
+  void (*bce_with_logits_backward)(const float* x, const float* y, int64_t n, float scale,
+                                   float* gx);
+
+  // param, grad, buf: [n]. One SGD update of param in place; buf (the momentum buffer) is
+  // read and written only when momentum is not 0.
+  void (*sgd_step)(float* param, const float* grad, float* buf, int64_t n, const SgdParams& o);
+  // param, grad, m, v: [n]. One Adam/AdamW update of param, m and v in place.
+  void (*adam_step)(float* param, const float* grad, float* m, float* v, int64_t n,
+                    const AdamParams& o);
+};
+
+// The table of the active SIMD level.
+const KernelTable& kernels();
+
+// The table of a given level (for tests); the scalar table when the level is unsupported.
+const KernelTable& kernels_for(SimdLevel level);
+
+// Each instruction set fills the entries it implements and leaves the others untouched.
+namespace scalar {
+void fill(KernelTable* table);
+}
+namespace avx2 {
+void fill(KernelTable* table);
+}
+namespace avx512 {
+void fill(KernelTable* table);
+}
+
+// -------------------------------------------------------------------------------------------
+// Kernels above the table.
+
+constexpr int kMaxDims = 8;
+
+// a: a_shape, b: b_shape, out: out_shape, each with at most kMaxDims dimensions; out_shape is
+// the NumPy broadcast of a_shape and b_shape. out = a (op) b. out must not alias a or b unless
+// it has that operand's shape.
+void binary_forward(BinaryOp op, const float* a, const int64_t* a_shape, int a_ndim, const float* b,
+                    const int64_t* b_shape, int b_ndim, float* out, const int64_t* out_shape,
+                    int out_ndim);
+
+// x: shape (ndim <= kMaxDims); out: shape permuted, out.shape[i] = shape[perm[i]]. out must
+// not alias x.
+void permute(const float* x, const int64_t* shape, const int* perm, int ndim, float* out);
+
+// op(A): [m, k], op(B): [k, n], C: [m, n], row-major with leading dimensions lda, ldb, ldc.
+// C = alpha * op(A) * op(B) + beta * C through OpenBLAS; beta = 0 never reads C.
+void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda,
+          const float* b, int ldb, float beta, float* c, int ldc);
+
+// OpenBLAS's build configuration, the core it picked, and its thread count.
+const char* blas_config();
+const char* blas_core_name();
+int blas_threads();
+void blas_set_threads(int threads);
+
+}  // namespace nodegrad
