@@ -1,0 +1,859 @@
+// The N-API glue: unwraps JavaScript arguments, checks every one of them, and calls a kernel.
+// No math here, and nothing a caller passes can reach a kernel unchecked: a value of the wrong
+// kind is a TypeError, a size or length that does not fit is a RangeError, both with one
+// message shape, "fnName(param): expected X, received Y".
+//
+// The addon keeps no per-context state, and is declared with NODE_API_ADDON, so it loads in
+// every worker thread.
+
+#include <napi.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <initializer_list>
+#include <limits>
+#include <string>
+
+#include "../kernels/kernels.h"
+
+namespace {
+
+using nodegrad::AdamParams;
+using nodegrad::BinaryOp;
+using nodegrad::KernelTable;
+using nodegrad::kMaxDims;
+using nodegrad::SgdParams;
+using nodegrad::SimdLevel;
+
+constexpr int64_t kMaxSafeInteger = 9007199254740991;  // 2^53 - 1, Number.MAX_SAFE_INTEGER
+constexpr int64_t kMaxBlasInt = std::numeric_limits<int>::max();
+
+// ---------------------------------------------------------------------------------------------
+// Rendering a received value for a message, as lib/errors.ts's describe() does.
+
+std::string format_number(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
+  char buf[40];
+  if (v == std::floor(v) && std::fabs(v) < 1e21) {
+    std::snprintf(buf, sizeof buf, "%.0f", v);
+    return buf;
+  }
+  for (int precision = 1; precision <= 17; precision++) {
+    std::snprintf(buf, sizeof buf, "%.*g", precision, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
+  return buf;
+}
+
+std::string quote(const std::string& s) {
+  // At most 40 bytes, cut at a UTF-8 character boundary, then JSON-quoted.
+  size_t end = s.size();
+  bool cut = false;
+  if (end > 40) {
+    end = 40;
+    while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xc0) == 0x80) end--;
+    cut = true;
+  }
+  std::string out = "\"";
+  for (size_t i = 0; i < end; i++) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      char esc[8];
+      std::snprintf(esc, sizeof esc, "\\u%04x", c);
+      out += esc;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (cut) out += "\xe2\x80\xa6";  // …
+  return out + "\"";
+}
+
+const char* typed_array_name(napi_typedarray_type type) {
+  switch (type) {
+    case napi_int8_array:
+      return "Int8Array";
+    case napi_uint8_array:
+      return "Uint8Array";
+    case napi_uint8_clamped_array:
+      return "Uint8ClampedArray";
+    case napi_int16_array:
+      return "Int16Array";
+    case napi_uint16_array:
+      return "Uint16Array";
+    case napi_int32_array:
+      return "Int32Array";
+    case napi_uint32_array:
+      return "Uint32Array";
+    case napi_float32_array:
+      return "Float32Array";
+    case napi_float64_array:
+      return "Float64Array";
+    case napi_bigint64_array:
+      return "BigInt64Array";
+    case napi_biguint64_array:
+      return "BigUint64Array";
+  }
+  return "TypedArray";
+}
+
+std::string describe(napi_env env, napi_value value, int depth = 0) {
+  napi_valuetype type;
+  if (napi_typeof(env, value, &type) != napi_ok) return "a value";
+  switch (type) {
+    case napi_undefined:
+      return "undefined";
+    case napi_null:
+      return "null";
+    case napi_boolean: {
+      bool b = false;
+      napi_get_value_bool(env, value, &b);
+      return b ? "true" : "false";
+    }
+    case napi_number: {
+      double d = 0;
+      napi_get_value_double(env, value, &d);
+      return format_number(d);
+    }
+    case napi_string: {
+      char buf[64];
+      size_t length = 0;
+      napi_get_value_string_utf8(env, value, buf, sizeof buf, &length);
+      return quote(std::string(buf, length));
+    }
+    case napi_symbol:
+      return "symbol";
+    case napi_function:
+      return "function";
+    case napi_bigint:
+      return "bigint";
+    case napi_external:
+      return "external";
+    case napi_object:
+      break;
+  }
+
+  bool is = false;
+  if (napi_is_typedarray(env, value, &is) == napi_ok && is) {
+    napi_typedarray_type ta_type;
+    size_t length = 0;
+    napi_value buffer;
+    napi_get_typedarray_info(env, value, &ta_type, &length, nullptr, &buffer, nullptr);
+    bool detached = false;
+    napi_is_detached_arraybuffer(env, buffer, &detached);
+    if (detached) return std::string("a detached ") + typed_array_name(ta_type);
+    return std::string(typed_array_name(ta_type)) + "(" + std::to_string(length) + ")";
+  }
+  if (napi_is_array(env, value, &is) == napi_ok && is) {
+    uint32_t length = 0;
+    napi_get_array_length(env, value, &length);
+    if (depth > 0) return "Array(" + std::to_string(length) + ")";
+    std::string out = "[";
+    for (uint32_t i = 0; i < length && i < 8; i++) {
+      napi_value element;
+      if (napi_get_element(env, value, i, &element) != napi_ok) break;
+      if (i > 0) out += ", ";
+      out += describe(env, element, depth + 1);
+    }
+    if (length > 8) out += ", \xe2\x80\xa6";
+    return out + "]";
+  }
+  if (napi_is_arraybuffer(env, value, &is) == napi_ok && is) return "ArrayBuffer";
+  if (napi_is_dataview(env, value, &is) == napi_ok && is) return "DataView";
+  return "object";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checked arguments. Each Args names its function and parameters, so every message says which
+// parameter was wrong.
+
+struct F32 {
+  float* data;
+  int64_t length;
+};
+
+struct I32 {
+  int32_t* data;
+  int64_t length;
+};
+
+struct Shape {
+  int64_t dims[kMaxDims];
+  int ndim;
+  int64_t numel;
+};
+
+class Args {
+ public:
+  Args(const Napi::CallbackInfo& info, const char* fn, std::initializer_list<const char*> params)
+      : info_(info), env_(info.Env()), fn_(fn) {
+    for (const char* p : params) params_[count_++] = p;
+  }
+
+  napi_env env() const { return env_; }
+
+  // -- Errors.
+
+  [[noreturn]] void type_error(size_t i, const std::string& expected) const {
+    throw Napi::TypeError::New(env_, message(params_[i], expected, describe(env_, info_[i])));
+  }
+
+  [[noreturn]] void range_error(size_t i, const std::string& expected) const {
+    throw Napi::RangeError::New(env_, message(params_[i], expected, describe(env_, info_[i])));
+  }
+
+  [[noreturn]] void range_error(const std::string& param, const std::string& expected,
+                                const std::string& received) const {
+    throw Napi::RangeError::New(env_, message(param, expected, received));
+  }
+
+  // -- Scalars.
+
+  // A non-negative integer (safe in double) at most max.
+  int64_t size(size_t i, int64_t min = 0, int64_t max = kMaxSafeInteger) const {
+    const double v = integer(i);
+    if (v < static_cast<double>(min) || v > static_cast<double>(max)) {
+      range_error(i, max == kMaxSafeInteger ? "an integer >= " + std::to_string(min)
+                                            : "an integer in [" + std::to_string(min) + ", " +
+                                                  std::to_string(max) + "]");
+    }
+    return static_cast<int64_t>(v);
+  }
+
+  double number(size_t i) const {
+    double v = 0;
+    if (napi_get_value_double(env_, info_[i], &v) != napi_ok) type_error(i, "a number");
+    return v;
+  }
+
+  float f32_number(size_t i) const { return static_cast<float>(number(i)); }
+
+  bool boolean(size_t i) const {
+    bool v = false;
+    if (napi_get_value_bool(env_, info_[i], &v) != napi_ok) type_error(i, "a boolean");
+    return v;
+  }
+
+  // -- Typed arrays.
+
+  F32 f32(size_t i) const {
+    napi_typedarray_type type;
+    size_t length = 0;
+    void* data = nullptr;
+    napi_value buffer;
+    if (napi_get_typedarray_info(env_, info_[i], &type, &length, &data, &buffer, nullptr) !=
+            napi_ok ||
+        type != napi_float32_array) {
+      type_error(i, "a Float32Array");
+    }
+    if (length == 0) check_attached(i, buffer, "a Float32Array");
+    return {static_cast<float*>(data), static_cast<int64_t>(length)};
+  }
+
+  I32 i32(size_t i) const {
+    napi_typedarray_type type;
+    size_t length = 0;
+    void* data = nullptr;
+    napi_value buffer;
+    if (napi_get_typedarray_info(env_, info_[i], &type, &length, &data, &buffer, nullptr) !=
+            napi_ok ||
+        type != napi_int32_array) {
+      type_error(i, "an Int32Array");
+    }
+    if (length == 0) check_attached(i, buffer, "an Int32Array");
+    return {static_cast<int32_t*>(data), static_cast<int64_t>(length)};
+  }
+
+  // A Float32Array of at least `needed` elements; `why` names the sizes that need them.
+  float* f32(size_t i, int64_t needed, const char* why) const {
+    const F32 a = f32(i);
+    if (a.length < needed) {
+      range_error(
+          i, "a Float32Array of at least " + std::to_string(needed) + " elements (" + why + ")");
+    }
+    return a.data;
+  }
+
+  int32_t* i32(size_t i, int64_t needed, const char* why) const {
+    const I32 a = i32(i);
+    if (a.length < needed) {
+      range_error(
+          i, "an Int32Array of at least " + std::to_string(needed) + " elements (" + why + ")");
+    }
+    return a.data;
+  }
+
+  // -- Products of sizes.
+
+  int64_t product(int64_t a, int64_t b, const char* expr) const {
+    int64_t p = 0;
+    if (__builtin_mul_overflow(a, b, &p) || p > kMaxSafeInteger) {
+      range_error(expr, "at most " + std::to_string(kMaxSafeInteger) + " elements",
+                  format_number(static_cast<double>(a) * static_cast<double>(b)));
+    }
+    return p;
+  }
+
+  // -- Shapes, strings.
+
+  // An array of at most kMaxDims non-negative integers whose product fits.
+  Shape shape(size_t i) const {
+    bool is_array = false;
+    napi_is_array(env_, info_[i], &is_array);
+    if (!is_array) type_error(i, "an array of at most 8 non-negative integers");
+    uint32_t length = 0;
+    napi_get_array_length(env_, info_[i], &length);
+    if (length > kMaxDims) range_error(i, "an array of at most 8 non-negative integers");
+
+    Shape s{};
+    s.ndim = static_cast<int>(length);
+    s.numel = 1;
+    for (uint32_t d = 0; d < length; d++) {
+      const std::string where = std::string(params_[i]) + "[" + std::to_string(d) + "]";
+      napi_value element;
+      if (napi_get_element(env_, info_[i], d, &element) != napi_ok) {
+        throw Napi::Error::New(env_);
+      }
+      double v = 0;
+      if (napi_get_value_double(env_, element, &v) != napi_ok || !std::isfinite(v) ||
+          v != std::floor(v)) {
+        throw Napi::TypeError::New(env_, message(where, "an integer", describe(env_, element)));
+      }
+      if (v < 0 || v > static_cast<double>(kMaxSafeInteger)) {
+        throw Napi::RangeError::New(env_,
+                                    message(where, "an integer >= 0", describe(env_, element)));
+      }
+      s.dims[d] = static_cast<int64_t>(v);
+      s.numel = product(s.numel, s.dims[d], params_[i]);
+    }
+    return s;
+  }
+
+  // Reads a short string argument into buf; a TypeError when it is not a string.
+  void string(size_t i, char* buf, size_t size, const char* expected) const {
+    size_t length = 0;
+    if (napi_get_value_string_utf8(env_, info_[i], buf, size, &length) != napi_ok) {
+      type_error(i, expected);
+    }
+  }
+
+ private:
+  std::string message(const std::string& param, const std::string& expected,
+                      const std::string& received) const {
+    return std::string(fn_) + "(" + param + "): expected " + expected + ", received " + received;
+  }
+
+  double integer(size_t i) const {
+    double v = 0;
+    if (napi_get_value_double(env_, info_[i], &v) != napi_ok || !std::isfinite(v) ||
+        v != std::floor(v)) {
+      type_error(i, "an integer");
+    }
+    return v;
+  }
+
+  void check_attached(size_t i, napi_value buffer, const char* kind) const {
+    bool detached = false;
+    napi_is_detached_arraybuffer(env_, buffer, &detached);
+    if (detached) type_error(i, std::string(kind) + " with an attached ArrayBuffer");
+  }
+
+  const Napi::CallbackInfo& info_;
+  napi_env env_;
+  const char* fn_;
+  const char* params_[16] = {};
+  size_t count_ = 0;
+};
+
+// Elements a [rows, cols] matrix with leading dimension ld spans.
+int64_t extent(int64_t rows, int64_t cols, int64_t ld) {
+  return rows == 0 || cols == 0 ? 0 : (rows - 1) * ld + cols;
+}
+
+const KernelTable& k() { return nodegrad::kernels(); }
+
+constexpr auto kMethodAttributes =
+    static_cast<napi_property_attributes>(napi_writable | napi_enumerable | napi_configurable);
+
+// ---------------------------------------------------------------------------------------------
+// The addon.
+
+class Addon : public Napi::Addon<Addon> {
+ public:
+  // Exported functions are enumerable, so Object.keys() lists them.
+  template <InstanceVoidMethodCallback method>
+  static PropertyDescriptor Method(const char* name) {
+    return InstanceMethod<method>(name, kMethodAttributes);
+  }
+  template <InstanceMethodCallback method>
+  static PropertyDescriptor Method(const char* name) {
+    return InstanceMethod<method>(name, kMethodAttributes);
+  }
+
+  Addon(Napi::Env env, Napi::Object exports) {
+    // Detect the CPU and read NODEGRAD_SIMD now rather than on the first kernel call.
+    nodegrad::simd_level();
+
+    DefineAddon(exports, {
+                             Method<&Addon::Gemm>("gemm"),
+                             Method<&Addon::BinaryForward>("binaryForward"),
+                             Method<&Addon::Affine>("affine"),
+                             Method<&Addon::ExpForward>("expForward"),
+                             Method<&Addon::LogForward>("logForward"),
+                             Method<&Addon::PowScalarForward>("powScalarForward"),
+                             Method<&Addon::PowScalarBackward>("powScalarBackward"),
+                             Method<&Addon::ReluForward>("reluForward"),
+                             Method<&Addon::ReluBackward>("reluBackward"),
+                             Method<&Addon::SigmoidForward>("sigmoidForward"),
+                             Method<&Addon::SigmoidBackward>("sigmoidBackward"),
+                             Method<&Addon::TanhForward>("tanhForward"),
+                             Method<&Addon::TanhBackward>("tanhBackward"),
+                             Method<&Addon::BiasAdd>("biasAdd"),
+                             Method<&Addon::ColumnSum>("columnSum"),
+                             Method<&Addon::ReduceSum>("reduceSum"),
+                             Method<&Addon::ReduceMax>("reduceMax"),
+                             Method<&Addon::Permute>("permute"),
+                             Method<&Addon::SoftmaxForward>("softmaxForward"),
+                             Method<&Addon::SoftmaxBackward>("softmaxBackward"),
+                             Method<&Addon::LogSoftmaxForward>("logSoftmaxForward"),
+                             Method<&Addon::LogSoftmaxBackward>("logSoftmaxBackward"),
+                             Method<&Addon::CrossEntropyForward>("crossEntropyForward"),
+                             Method<&Addon::CrossEntropyBackward>("crossEntropyBackward"),
+                             Method<&Addon::MseForward>("mseForward"),
+                             Method<&Addon::MseBackward>("mseBackward"),
+                             Method<&Addon::BceForward>("bceForward"),
+                             Method<&Addon::BceBackward>("bceBackward"),
+                             Method<&Addon::BceWithLogitsForward>("bceWithLogitsForward"),
+                             Method<&Addon::BceWithLogitsBackward>("bceWithLogitsBackward"),
+                             Method<&Addon::SgdStep>("sgdStep"),
+                             Method<&Addon::AdamStep>("adamStep"),
+                             Method<&Addon::Simd>("simd"),
+                             Method<&Addon::SetSimd>("setSimd"),
+                             Method<&Addon::SimdLevels>("simdLevels"),
+                             Method<&Addon::BlasInfo>("blasInfo"),
+                             Method<&Addon::SetThreads>("setThreads"),
+                         });
+  }
+
+ private:
+  // gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+  void Gemm(const Napi::CallbackInfo& info) {
+    Args a(
+        info, "gemm",
+        {"transA", "transB", "m", "n", "k", "alpha", "a", "lda", "b", "ldb", "beta", "c", "ldc"});
+    const bool trans_a = a.boolean(0), trans_b = a.boolean(1);
+    const int64_t m = a.size(2, 0, kMaxBlasInt), n = a.size(3, 0, kMaxBlasInt);
+    const int64_t kk = a.size(4, 0, kMaxBlasInt);
+    const float alpha = a.f32_number(5), beta = a.f32_number(10);
+
+    // op(A) is [m, k] and op(B) is [k, n]; as stored, A is [k, m] when transposed and B is
+    // [n, k] when transposed.
+    const int64_t a_rows = trans_a ? kk : m, a_cols = trans_a ? m : kk;
+    const int64_t b_rows = trans_b ? n : kk, b_cols = trans_b ? kk : n;
+    const int64_t lda = a.size(7, a_cols > 1 ? a_cols : 1, kMaxBlasInt);
+    const int64_t ldb = a.size(9, b_cols > 1 ? b_cols : 1, kMaxBlasInt);
+    const int64_t ldc = a.size(12, n > 1 ? n : 1, kMaxBlasInt);
+    const float* pa = a.f32(6, extent(a_rows, a_cols, lda), "(rows - 1) * lda + cols of A");
+    const float* pb = a.f32(8, extent(b_rows, b_cols, ldb), "(rows - 1) * ldb + cols of B");
+    float* pc = a.f32(11, extent(m, n, ldc), "(m - 1) * ldc + n");
+
+    nodegrad::gemm(trans_a, trans_b, static_cast<int>(m), static_cast<int>(n), static_cast<int>(kk),
+                   alpha, pa, static_cast<int>(lda), pb, static_cast<int>(ldb), beta, pc,
+                   static_cast<int>(ldc));
+  }
+
+  // binaryForward(op, a, aShape, b, bShape, out, outShape)
+  void BinaryForward(const Napi::CallbackInfo& info) {
+    Args a(info, "binaryForward", {"op", "a", "aShape", "b", "bShape", "out", "outShape"});
+    const char* kOps = "one of \"add\", \"sub\", \"mul\", \"div\"";
+    char name[8] = {0};
+    a.string(0, name, sizeof name, kOps);
+    BinaryOp op;
+    if (std::strcmp(name, "add") == 0) {
+      op = BinaryOp::kAdd;
+    } else if (std::strcmp(name, "sub") == 0) {
+      op = BinaryOp::kSub;
+    } else if (std::strcmp(name, "mul") == 0) {
+      op = BinaryOp::kMul;
+    } else if (std::strcmp(name, "div") == 0) {
+      op = BinaryOp::kDiv;
+    } else {
+      a.range_error(0, kOps);
+    }
+
+    const Shape as = a.shape(2), bs = a.shape(4), os = a.shape(6);
+    check_broadcast(a, 2, as, os);
+    check_broadcast(a, 4, bs, os);
+    const float* pa = a.f32(1, as.numel, "the product of aShape");
+    const float* pb = a.f32(3, bs.numel, "the product of bShape");
+    float* po = a.f32(5, os.numel, "the product of outShape");
+    nodegrad::binary_forward(op, pa, as.dims, as.ndim, pb, bs.dims, bs.ndim, po, os.dims, os.ndim);
+  }
+
+  static void check_broadcast(const Args& a, size_t i, const Shape& s, const Shape& out) {
+    bool ok = s.ndim <= out.ndim;
+    for (int d = 0; ok && d < s.ndim; d++) {
+      const int64_t size = s.dims[d];
+      ok = size == 1 || size == out.dims[d + out.ndim - s.ndim];
+    }
+    if (ok) return;
+    std::string target = "[";
+    for (int d = 0; d < out.ndim; d++) target += (d ? ", " : "") + std::to_string(out.dims[d]);
+    a.range_error(i, "a shape that broadcasts to outShape " + target + "]");
+  }
+
+  // affine(x, alpha, beta, y, n)
+  void Affine(const Napi::CallbackInfo& info) {
+    Args a(info, "affine", {"x", "alpha", "beta", "y", "n"});
+    const int64_t n = a.size(4);
+    const float alpha = a.f32_number(1), beta = a.f32_number(2);
+    const float* x = a.f32(0, n, "n");
+    float* y = a.f32(3, n, "n");
+    k().affine(x, alpha, beta, y, n);
+  }
+
+  // Unary kernels f(x, y, n) and their gradients f(input, gy, gx, n).
+  using Unary = void (*)(const float*, float*, int64_t);
+  using UnaryBackward = void (*)(const float*, const float*, float*, int64_t);
+
+  static void unary(const Napi::CallbackInfo& info, const char* fn, Unary kernel) {
+    Args a(info, fn, {"x", "y", "n"});
+    const int64_t n = a.size(2);
+    const float* x = a.f32(0, n, "n");
+    float* y = a.f32(1, n, "n");
+    kernel(x, y, n);
+  }
+
+  static void unary_backward(const Napi::CallbackInfo& info, const char* fn, const char* input,
+                             UnaryBackward kernel) {
+    Args a(info, fn, {input, "gy", "gx", "n"});
+    const int64_t n = a.size(3);
+    const float* x = a.f32(0, n, "n");
+    const float* gy = a.f32(1, n, "n");
+    float* gx = a.f32(2, n, "n");
+    kernel(x, gy, gx, n);
+  }
+
+  void ExpForward(const Napi::CallbackInfo& info) { unary(info, "expForward", k().exp_forward); }
+  void LogForward(const Napi::CallbackInfo& info) { unary(info, "logForward", k().log_forward); }
+  void ReluForward(const Napi::CallbackInfo& info) { unary(info, "reluForward", k().relu_forward); }
+  void ReluBackward(const Napi::CallbackInfo& info) {
+    unary_backward(info, "reluBackward", "x", k().relu_backward);
+  }
+  void SigmoidForward(const Napi::CallbackInfo& info) {
+    unary(info, "sigmoidForward", k().sigmoid_forward);
+  }
+  void SigmoidBackward(const Napi::CallbackInfo& info) {
+    unary_backward(info, "sigmoidBackward", "y", k().sigmoid_backward);
+  }
+  void TanhForward(const Napi::CallbackInfo& info) { unary(info, "tanhForward", k().tanh_forward); }
+  void TanhBackward(const Napi::CallbackInfo& info) {
+    unary_backward(info, "tanhBackward", "y", k().tanh_backward);
+  }
+
+  // powScalarForward(x, p, y, n)
+  void PowScalarForward(const Napi::CallbackInfo& info) {
+    Args a(info, "powScalarForward", {"x", "p", "y", "n"});
+    const int64_t n = a.size(3);
+    const float p = a.f32_number(1);
+    const float* x = a.f32(0, n, "n");
+    float* y = a.f32(2, n, "n");
+    k().pow_scalar_forward(x, p, y, n);
+  }
+
+  // powScalarBackward(x, p, gy, gx, n)
+  void PowScalarBackward(const Napi::CallbackInfo& info) {
+    Args a(info, "powScalarBackward", {"x", "p", "gy", "gx", "n"});
+    const int64_t n = a.size(4);
+    const float p = a.f32_number(1);
+    const float* x = a.f32(0, n, "n");
+    const float* gy = a.f32(2, n, "n");
+    float* gx = a.f32(3, n, "n");
+    k().pow_scalar_backward(x, p, gy, gx, n);
+  }
+
+  // biasAdd(x, bias, rows, cols, out)
+  void BiasAdd(const Napi::CallbackInfo& info) {
+    Args a(info, "biasAdd", {"x", "bias", "rows", "cols", "out"});
+    const int64_t rows = a.size(2), cols = a.size(3);
+    const int64_t size = a.product(rows, cols, "rows * cols");
+    const float* x = a.f32(0, size, "rows * cols");
+    const float* bias = a.f32(1, cols, "cols");
+    float* out = a.f32(4, size, "rows * cols");
+    k().bias_add(x, bias, rows, cols, out);
+  }
+
+  // columnSum(x, rows, cols, out)
+  void ColumnSum(const Napi::CallbackInfo& info) {
+    Args a(info, "columnSum", {"x", "rows", "cols", "out"});
+    const int64_t rows = a.size(1), cols = a.size(2);
+    const int64_t size = a.product(rows, cols, "rows * cols");
+    const float* x = a.f32(0, size, "rows * cols");
+    float* out = a.f32(3, cols, "cols");
+    k().column_sum(x, rows, cols, out);
+  }
+
+  // reduceSum(x, outer, n, inner, out)
+  void ReduceSum(const Napi::CallbackInfo& info) {
+    Args a(info, "reduceSum", {"x", "outer", "n", "inner", "out"});
+    const int64_t outer = a.size(1), n = a.size(2), inner = a.size(3);
+    const int64_t out_size = a.product(outer, inner, "outer * inner");
+    const int64_t size = a.product(out_size, n, "outer * n * inner");
+    const float* x = a.f32(0, size, "outer * n * inner");
+    float* out = a.f32(4, out_size, "outer * inner");
+    k().reduce_sum(x, outer, n, inner, out);
+  }
+
+  // reduceMax(x, outer, n, inner, out, argmax)
+  void ReduceMax(const Napi::CallbackInfo& info) {
+    Args a(info, "reduceMax", {"x", "outer", "n", "inner", "out", "argmax"});
+    const int64_t outer = a.size(1), n = a.size(2, 1), inner = a.size(3);
+    const int64_t out_size = a.product(outer, inner, "outer * inner");
+    const int64_t size = a.product(out_size, n, "outer * n * inner");
+    if (n > std::numeric_limits<int32_t>::max()) a.range_error(2, "an integer in [1, 2^31)");
+    const float* x = a.f32(0, size, "outer * n * inner");
+    float* out = a.f32(4, out_size, "outer * inner");
+    int32_t* argmax = a.i32(5, out_size, "outer * inner");
+    k().reduce_max(x, outer, n, inner, out, argmax);
+  }
+
+  // permute(x, shape, perm, out)
+  void Permute(const Napi::CallbackInfo& info) {
+    Args a(info, "permute", {"x", "shape", "perm", "out"});
+    const Shape s = a.shape(1);
+
+    // perm: a permutation of [0, ndim).
+    bool is_array = false;
+    napi_is_array(a.env(), info[2], &is_array);
+    const std::string expected = "a permutation of [0, " + std::to_string(s.ndim) + ")";
+    if (!is_array) a.type_error(2, expected);
+    uint32_t length = 0;
+    napi_get_array_length(a.env(), info[2], &length);
+    if (length != static_cast<uint32_t>(s.ndim)) a.range_error(2, expected);
+    int perm[kMaxDims];
+    bool seen[kMaxDims] = {false};
+    for (int d = 0; d < s.ndim; d++) {
+      napi_value element;
+      double v = -1;
+      if (napi_get_element(a.env(), info[2], d, &element) != napi_ok) {
+        throw Napi::Error::New(a.env());
+      }
+      if (napi_get_value_double(a.env(), element, &v) != napi_ok || !(v >= 0) || v >= s.ndim ||
+          v != std::floor(v) || seen[static_cast<int>(v)]) {
+        a.range_error(2, expected);
+      }
+      perm[d] = static_cast<int>(v);
+      seen[perm[d]] = true;
+    }
+
+    const float* x = a.f32(0, s.numel, "the product of shape");
+    float* out = a.f32(3, s.numel, "the product of shape");
+    nodegrad::permute(x, s.dims, perm, s.ndim, out);
+  }
+
+  // Row-wise kernels f(x, rows, cols, y) and their gradients f(y, gy, rows, cols, gx).
+  using Rows = void (*)(const float*, int64_t, int64_t, float*);
+  using RowsBackward = void (*)(const float*, const float*, int64_t, int64_t, float*);
+
+  static void rows_forward(const Napi::CallbackInfo& info, const char* fn, Rows kernel) {
+    Args a(info, fn, {"x", "rows", "cols", "y"});
+    const int64_t rows = a.size(1), cols = a.size(2);
+    const int64_t size = a.product(rows, cols, "rows * cols");
+    const float* x = a.f32(0, size, "rows * cols");
+    float* y = a.f32(3, size, "rows * cols");
+    kernel(x, rows, cols, y);
+  }
+
+  static void rows_backward(const Napi::CallbackInfo& info, const char* fn, RowsBackward kernel) {
+    Args a(info, fn, {"y", "gy", "rows", "cols", "gx"});
+    const int64_t rows = a.size(2), cols = a.size(3);
+    const int64_t size = a.product(rows, cols, "rows * cols");
+    const float* y = a.f32(0, size, "rows * cols");
+    const float* gy = a.f32(1, size, "rows * cols");
+    float* gx = a.f32(4, size, "rows * cols");
+    kernel(y, gy, rows, cols, gx);
+  }
+
+  void SoftmaxForward(const Napi::CallbackInfo& info) {
+    rows_forward(info, "softmaxForward", k().softmax_forward);
+  }
+  void SoftmaxBackward(const Napi::CallbackInfo& info) {
+    rows_backward(info, "softmaxBackward", k().softmax_backward);
+  }
+  void LogSoftmaxForward(const Napi::CallbackInfo& info) {
+    rows_forward(info, "logSoftmaxForward", k().log_softmax_forward);
+  }
+  void LogSoftmaxBackward(const Napi::CallbackInfo& info) {
+    rows_backward(info, "logSoftmaxBackward", k().log_softmax_backward);
+  }
+
+  // Every target in [0, cols), checked before any kernel writes.
+  static const int32_t* targets(const Args& a, size_t i, int64_t rows, int64_t cols) {
+    const int32_t* t = a.i32(i, rows, "rows");
+    for (int64_t r = 0; r < rows; r++) {
+      if (t[r] < 0 || t[r] >= cols) {
+        a.range_error("targets[" + std::to_string(r) + "]",
+                      "a class index in [0, " + std::to_string(cols) + ")", std::to_string(t[r]));
+      }
+    }
+    return t;
+  }
+
+  // crossEntropyForward(logits, targets, rows, cols, probs) -> sum of the rows' losses
+  Napi::Value CrossEntropyForward(const Napi::CallbackInfo& info) {
+    Args a(info, "crossEntropyForward", {"logits", "targets", "rows", "cols", "probs"});
+    const int64_t rows = a.size(2), cols = a.size(3);
+    const int64_t size = a.product(rows, cols, "rows * cols");
+    const float* logits = a.f32(0, size, "rows * cols");
+    float* probs = a.f32(4, size, "rows * cols");
+    const int32_t* t = targets(a, 1, rows, cols);
+    return Napi::Number::New(info.Env(), k().cross_entropy_forward(logits, t, rows, cols, probs));
+  }
+
+  // crossEntropyBackward(probs, targets, rows, cols, scale, gx)
+  void CrossEntropyBackward(const Napi::CallbackInfo& info) {
+    Args a(info, "crossEntropyBackward", {"probs", "targets", "rows", "cols", "scale", "gx"});
+    const int64_t rows = a.size(2), cols = a.size(3);
+    const int64_t size = a.product(rows, cols, "rows * cols");
+    const float scale = a.f32_number(4);
+    const float* probs = a.f32(0, size, "rows * cols");
+    float* gx = a.f32(5, size, "rows * cols");
+    k().cross_entropy_backward(probs, targets(a, 1, rows, cols), rows, cols, scale, gx);
+  }
+
+  // Losses f(pred, target, n) -> sum, and their gradients f(pred, target, n, scale, gx).
+  using Loss = double (*)(const float*, const float*, int64_t);
+  using LossBackward = void (*)(const float*, const float*, int64_t, float, float*);
+
+  static Napi::Value loss(const Napi::CallbackInfo& info, const char* fn, const char* pred,
+                          const char* target, Loss kernel) {
+    Args a(info, fn, {pred, target, "n"});
+    const int64_t n = a.size(2);
+    const float* x = a.f32(0, n, "n");
+    const float* y = a.f32(1, n, "n");
+    return Napi::Number::New(info.Env(), kernel(x, y, n));
+  }
+
+  static void loss_backward(const Napi::CallbackInfo& info, const char* fn, const char* pred,
+                            const char* target, LossBackward kernel) {
+    Args a(info, fn, {pred, target, "n", "scale", "gx"});
+    const int64_t n = a.size(2);
+    const float scale = a.f32_number(3);
+    const float* x = a.f32(0, n, "n");
+    const float* y = a.f32(1, n, "n");
+    float* gx = a.f32(4, n, "n");
+    kernel(x, y, n, scale, gx);
+  }
+
+  Napi::Value MseForward(const Napi::CallbackInfo& info) {
+    return loss(info, "mseForward", "pred", "target", k().mse_forward);
+  }
+  void MseBackward(const Napi::CallbackInfo& info) {
+    loss_backward(info, "mseBackward", "pred", "target", k().mse_backward);
+  }
+  Napi::Value BceForward(const Napi::CallbackInfo& info) {
+    return loss(info, "bceForward", "p", "y", k().bce_forward);
+  }
+  void BceBackward(const Napi::CallbackInfo& info) {
+    loss_backward(info, "bceBackward", "p", "y", k().bce_backward);
+  }
+  Napi::Value BceWithLogitsForward(const Napi::CallbackInfo& info) {
+    return loss(info, "bceWithLogitsForward", "x", "y", k().bce_with_logits_forward);
+  }
+  void BceWithLogitsBackward(const Napi::CallbackInfo& info) {
+    loss_backward(info, "bceWithLogitsBackward", "x", "y", k().bce_with_logits_backward);
+  }
+
+  // sgdStep(param, grad, buf, n, lr, momentum, dampening, weightDecay, nesterov, firstStep)
+  void SgdStep(const Napi::CallbackInfo& info) {
+    Args a(info, "sgdStep",
+           {"param", "grad", "buf", "n", "lr", "momentum", "dampening", "weightDecay", "nesterov",
+            "firstStep"});
+    const int64_t n = a.size(3);
+    SgdParams o;
+    o.lr = a.f32_number(4);
+    o.momentum = a.f32_number(5);
+    o.dampening = a.f32_number(6);
+    o.weight_decay = a.f32_number(7);
+    o.nesterov = a.boolean(8);
+    o.first_step = a.boolean(9);
+
+    // The momentum buffer is only touched, so only needs its length, with momentum.
+    float* param = a.f32(0, n, "n");
+    const float* grad = a.f32(1, n, "n");
+    float* buf = o.momentum != 0.0f ? a.f32(2, n, "n, with momentum") : a.f32(2).data;
+    k().sgd_step(param, grad, buf, n, o);
+  }
+
+  // adamStep(param, grad, m, v, n, lr, beta1, beta2, eps, weightDecay, decoupled, step)
+  void AdamStep(const Napi::CallbackInfo& info) {
+    Args a(info, "adamStep",
+           {"param", "grad", "m", "v", "n", "lr", "beta1", "beta2", "eps", "weightDecay",
+            "decoupled", "step"});
+    const int64_t n = a.size(4);
+    AdamParams o;
+    o.lr = a.f32_number(5);
+    o.beta1 = a.f32_number(6);
+    o.beta2 = a.f32_number(7);
+    o.eps = a.f32_number(8);
+    o.weight_decay = a.f32_number(9);
+    o.decoupled = a.boolean(10);
+    o.step = a.size(11, 1);
+    float* param = a.f32(0, n, "n");
+    const float* grad = a.f32(1, n, "n");
+    float* m = a.f32(2, n, "n");
+    float* v = a.f32(3, n, "n");
+    k().adam_step(param, grad, m, v, n, o);
+  }
+
+  // -- Runtime knobs.
+
+  Napi::Value Simd(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), nodegrad::simd_name(nodegrad::simd_level()));
+  }
+
+  // setSimd(name) -> the level now active: name, or the best level below it this CPU has.
+  Napi::Value SetSimd(const Napi::CallbackInfo& info) {
+    Args a(info, "setSimd", {"level"});
+    const char* kLevels = "one of \"scalar\", \"avx2\", \"avx512\"";
+    char name[16] = {0};
+    a.string(0, name, sizeof name, kLevels);
+    SimdLevel level;
+    if (!nodegrad::parse_simd(name, &level)) a.range_error(0, kLevels);
+    return Napi::String::New(info.Env(), nodegrad::simd_name(nodegrad::set_simd_level(level)));
+  }
+
+  Napi::Value SimdLevels(const Napi::CallbackInfo& info) {
+    Napi::Array levels = Napi::Array::New(info.Env());
+    uint32_t count = 0;
+    for (int i = 0; i < nodegrad::kSimdLevelCount; i++) {
+      const auto level = static_cast<SimdLevel>(i);
+      if (nodegrad::simd_supported(level)) levels[count++] = nodegrad::simd_name(level);
+    }
+    return levels;
+  }
+
+  Napi::Value BlasInfo(const Napi::CallbackInfo& info) {
+    Napi::Object result = Napi::Object::New(info.Env());
+    result["config"] = std::string(nodegrad::blas_config());
+    result["corename"] = std::string(nodegrad::blas_core_name());
+    result["threads"] = nodegrad::blas_threads();
+    return result;
+  }
+
+  // setThreads(n): OpenBLAS's thread count.
+  void SetThreads(const Napi::CallbackInfo& info) {
+    Args a(info, "setThreads", {"n"});
+    nodegrad::blas_set_threads(static_cast<int>(a.size(0, 1, 1024)));
+  }
+};
+
+}  // namespace
+
+NODE_API_ADDON(Addon)
