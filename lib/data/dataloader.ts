@@ -47,6 +47,11 @@ export class DataLoader<T, B = Collated<T>> implements Iterable<B> {
   private readonly collate: ((samples: T[]) => B) | null;
   private readonly random: SeededRandom | null;
 
+  constructor(dataset: Dataset<T, B>, options?: DataLoaderOptions<T, B> & { collate?: undefined });
+  constructor(
+    dataset: Dataset<T, unknown>,
+    options: DataLoaderOptions<T, B> & { collate: (samples: T[]) => B },
+  );
   constructor(dataset: Dataset<T, B>, options: DataLoaderOptions<T, B> = {}) {
     const where = 'DataLoader';
     if (dataset === null || typeof dataset !== 'object' || typeof dataset.get !== 'function') {
