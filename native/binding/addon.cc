@@ -219,9 +219,11 @@ class Args {
   int64_t size(size_t i, int64_t min = 0, int64_t max = kMaxSafeInteger) const {
     const double v = integer(i);
     if (v < static_cast<double>(min) || v > static_cast<double>(max)) {
-      range_error(i, max == kMaxSafeInteger ? "an integer >= " + std::to_string(min)
-                                            : "an integer in [" + std::to_string(min) + ", " +
-                                                  std::to_string(max) + "]");
+      if (max != kMaxSafeInteger) {
+        range_error(i, "an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]");
+      }
+      range_error(i, v < static_cast<double>(min) ? "an integer >= " + std::to_string(min)
+                                                  : "a safe integer (<= 2^53 - 1)");
     }
     return static_cast<int64_t>(v);
   }
