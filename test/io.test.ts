@@ -226,6 +226,15 @@ describe('malformed safetensors files are rejected before allocating', () => {
       /expected a JSON header, received text that does not parse/,
     ],
     [
+      'a header that is not UTF-8',
+      (() => {
+        const b = file('{"?":1}');
+        b[10] = 0xff; // the "?" becomes a byte that starts no UTF-8 sequence
+        return b;
+      })(),
+      /expected a JSON header, received text that does not parse/,
+    ],
+    [
       'a header that is a list',
       file('[1, 2]'),
       /safetensors: expected a JSON object as the header, received \[1, 2\]/,

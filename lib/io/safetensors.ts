@@ -42,6 +42,9 @@ export type SafetensorsDType = keyof typeof DTYPE_SIZES;
 
 const LITTLE_ENDIAN_HOST = endianness() === 'LE';
 
+/** Strict UTF-8, as the reference implementation: invalid bytes are an error, not U+FFFD. */
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
 /** One tensor's entry in a parsed header, checked against the file. */
 export interface SafetensorsEntry {
   name: string;
@@ -115,10 +118,9 @@ export function parseHeader(bytes: Uint8Array): SafetensorsHeader {
   const dataLength = bytes.length - dataStart;
 
   // 2. The JSON object.
-  const text = Buffer.from(bytes.buffer, bytes.byteOffset + 8, dataStart - 8).toString('utf8');
   let header: unknown;
   try {
-    header = JSON.parse(text);
+    header = JSON.parse(utf8.decode(bytes.subarray(8, dataStart)));
   } catch (error) {
     throw new RangeError(
       `safetensors: expected a JSON header, received text that does not parse ` +
