@@ -9,6 +9,7 @@
 import { debug } from '../debug';
 import { checkInt, rangeError, typeError } from '../errors';
 import type { Backend, BackendName } from './backend';
+import { createNativeBackend, type BlasInfo, type NativeExtras, type SimdLevel } from './native';
 import { referenceBackend } from './reference';
 
 export type {
@@ -21,25 +22,10 @@ export type {
 } from './backend';
 export { referenceBackend };
 
-/** The native backend with its runtime knobs (SIMD level, BLAS threads). */
-export interface NativeBackend extends Backend {
-  /** The active SIMD level: 'scalar', 'avx2' or 'avx512'. */
-  simd(): string;
-  /** Makes a level active; NODEGRAD_SIMD chooses the starting one. */
-  setSimd(level: string): void;
-  /** Every level this CPU can run, slowest first. */
-  simdLevels(): string[];
-  /** The BLAS library behind gemm: its configuration, core and threads. */
-  blasInfo(): object;
-  /** The number of threads OpenBLAS (and so every native kernel) may use. */
-  setThreads(n: number): void;
-}
+export type { BlasInfo, SimdLevel } from './native';
 
-/** Loads lib/backend/native lazily; throws when the addon cannot load. */
-function createNativeBackend(): NativeBackend {
-  const native = require('./native') as { createNativeBackend(): NativeBackend };
-  return native.createNativeBackend();
-}
+/** The native backend with its runtime knobs (SIMD level, BLAS threads). */
+export type NativeBackend = Backend & NativeExtras;
 
 /** What {@link backendInfo} reports. */
 export interface BackendInfo {
@@ -48,11 +34,11 @@ export interface BackendInfo {
   /** Why that backend was chosen, in words. */
   reason: string;
   /** Native only: the SIMD level the kernels run at. */
-  simd?: string;
+  simd?: SimdLevel;
   /** Native only: every SIMD level this CPU supports, slowest first. */
-  simdLevels?: string[];
+  simdLevels?: SimdLevel[];
   /** Native only: the BLAS library the matrix products go through. */
-  blas?: object;
+  blas?: BlasInfo;
   /** Why the native addon did not load, when it was tried and failed. */
   nativeError?: string;
 }
@@ -94,9 +80,10 @@ function loadNative(): NativeBackend | null {
   return native;
 }
 
-/** The first line of why the addon did not load, for one-line messages. */
+/** The first line of why the addon did not load (the loader's own error), for one line. */
 function loadFailure(): string {
-  const message = nativeError?.message ?? 'unknown error';
+  const root = nativeError?.cause instanceof Error ? nativeError.cause : nativeError;
+  const message = root?.message ?? 'unknown error';
   return message.split('\n', 1)[0].trim().replace(/\.$/, '');
 }
 
@@ -223,8 +210,6 @@ function activeNative(): NativeBackend | null {
   return backend === native ? native : null;
 }
 
-let threadCount: number | null = null;
-
 /**
  * Gets, or sets then gets, the number of threads the native backend's matrix products run on
  * (OpenBLAS's pool, which nodegrad's own kernels share). The reference backend runs on the
@@ -237,13 +222,8 @@ export function threads(n?: number): number {
   if (n !== undefined) checkInt('threads: n', n, 1);
   const backend = activeNative();
   if (backend === null) return 1;
-  if (n !== undefined) {
-    backend.setThreads(n);
-    threadCount = n;
-  }
-  const info = backend.blasInfo() as { threads?: unknown };
-  if (typeof info.threads === 'number') return info.threads;
-  return threadCount ?? 1;
+  if (n !== undefined) backend.setThreads(n);
+  return backend.blasInfo().threads;
 }
 
 /**
@@ -254,7 +234,7 @@ export function threads(n?: number): number {
  * @example
  * simd('scalar'); // compare against the plain C++ kernels
  */
-export function simd(level?: string): string {
+export function simd(level?: string): SimdLevel {
   if (level !== undefined && typeof level !== 'string') {
     throw typeError('simd: level', 'a SIMD level name such as "avx2"', level);
   }
