@@ -1,12 +1,13 @@
 /**
  * Kernel tests. Part one checks the reference backend against values worked out by hand; part
  * two checks every native kernel, at every SIMD level the CPU has, against the reference on
- * random inputs whose sizes are not multiples of the vector width.
+ * random inputs whose sizes are not multiples of the vector width; part three checks how the
+ * backend is chosen.
  */
 
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import type {
   AdamOptions,
@@ -1137,3 +1138,135 @@ describe.skipIf(skipReason !== null)(
     }
   },
 );
+
+// =============================================================================================
+// Part three: choosing the backend. Each test imports lib/backend/index afresh, so the lazy
+// load and the one warning start from scratch; a failing addon is simulated by mocking
+// lib/backend/native.
+
+describe('backend selection', () => {
+  const savedEnv = process.env.NODEGRAD_BACKEND;
+  let emitWarning: ReturnType<typeof vi.spyOn>;
+
+  const LOAD_ERROR = 'libopenblas.so.0: cannot open shared object file: No such file or directory';
+
+  /** lib/backend/index with the native module replaced by one whose addon cannot load. */
+  async function withBrokenAddon() {
+    const createNativeBackend = vi.fn(() => {
+      throw new Error(`nodegrad: the native addon could not load: ${LOAD_ERROR}\nmore detail`, {
+        cause: new Error(`${LOAD_ERROR}\n    at Module._extensions..node`),
+      });
+    });
+    vi.doMock('../lib/backend/native', () => ({ createNativeBackend }));
+    const backends = await import('../lib/backend/index');
+    return { backends, createNativeBackend };
+  }
+
+  beforeEach(() => {
+    vi.resetModules();
+    delete process.env.NODEGRAD_BACKEND;
+    emitWarning = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+  });
+
+  afterEach(() => {
+    vi.doUnmock('../lib/backend/native');
+    emitWarning.mockRestore();
+    if (savedEnv === undefined) delete process.env.NODEGRAD_BACKEND;
+    else process.env.NODEGRAD_BACKEND = savedEnv;
+  });
+
+  it('falls back to the reference with exactly one warning that says why and how to fix it', async () => {
+    const { backends } = await withBrokenAddon();
+
+    expect(backends.getBackend()).toBe(backends.referenceBackend);
+    expect(backends.getBackend().name).toBe('reference');
+    expect(emitWarning).toHaveBeenCalledTimes(1);
+    const [message, options] = emitWarning.mock.calls[0] as [string, { code: string }];
+    expect(options.code).toBe('NODEGRAD_NATIVE_UNAVAILABLE');
+    expect(message).toContain(LOAD_ERROR);
+    expect(message).not.toContain('more detail');
+    expect(message).not.toContain('\n');
+    expect(message).toContain('npm rebuild nodegrad');
+    expect(message).toContain('libopenblas');
+    expect(message).toContain('NODEGRAD_BACKEND=reference');
+
+    const info = backends.backendInfo();
+    expect(info.name).toBe('reference');
+    expect(info.reason).toContain(LOAD_ERROR);
+    expect(backends.threads()).toBe(1);
+    expect(backends.threads(4)).toBe(1);
+    expect(backends.simd()).toBe('scalar');
+    expect(emitWarning).toHaveBeenCalledTimes(1);
+  });
+
+  it("setBackend('native') throws an error that says why when the addon cannot load", async () => {
+    const { backends } = await withBrokenAddon();
+    expect(() => backends.setBackend('native')).toThrow(backends.NativeBackendUnavailableError);
+    expect(() => backends.setBackend('native')).toThrow(LOAD_ERROR);
+    expect(() => backends.setBackend('native')).toThrow(/npm rebuild nodegrad/);
+    expect(backends.nativeBackend()).toBeNull();
+  });
+
+  it('NODEGRAD_BACKEND=reference uses the reference without loading the addon or warning', async () => {
+    process.env.NODEGRAD_BACKEND = 'reference';
+    const { backends, createNativeBackend } = await withBrokenAddon();
+    expect(backends.getBackend().name).toBe('reference');
+    expect(backends.backendInfo().reason).toBe('NODEGRAD_BACKEND=reference');
+    expect(createNativeBackend).not.toHaveBeenCalled();
+    expect(emitWarning).not.toHaveBeenCalled();
+  });
+
+  it('NODEGRAD_BACKEND=native throws when the addon cannot load; another value is rejected', async () => {
+    process.env.NODEGRAD_BACKEND = 'native';
+    const { backends } = await withBrokenAddon();
+    expect(() => backends.getBackend()).toThrow(LOAD_ERROR);
+
+    vi.resetModules();
+    process.env.NODEGRAD_BACKEND = 'gpu';
+    const fresh = await import('../lib/backend/index');
+    expect(() => fresh.getBackend()).toThrow(
+      new RangeError('NODEGRAD_BACKEND: expected "native" or "reference", received "gpu"'),
+    );
+  });
+
+  it('setBackend rejects names other than native and reference', async () => {
+    const backends = await import('../lib/backend/index');
+    expect(() => backends.setBackend('gpu' as 'native')).toThrow(RangeError);
+    expect(() => backends.setBackend(1 as unknown as 'native')).toThrow(TypeError);
+    backends.setBackend('reference');
+    expect(backends.getBackend().name).toBe('reference');
+    expect(backends.threads()).toBe(1);
+  });
+
+  it.skipIf(skipReason !== null)(
+    `uses the native backend when it loads, with its SIMD level and BLAS threads${skipReason ? ` (skipped: ${skipReason})` : ''}`,
+    async () => {
+      const backends = await import('../lib/backend/index');
+      expect(backends.getBackend().name).toBe('native');
+      expect(emitWarning).not.toHaveBeenCalled();
+
+      const info = backends.backendInfo();
+      expect(info.reason).toBe('the native addon loaded');
+      expect(info.simdLevels).toContain('scalar');
+      expect(info.simdLevels).toContain(info.simd);
+      expect(info.blas?.threads).toBeGreaterThanOrEqual(1);
+
+      const startThreads = backends.threads();
+      const startLevel = backends.simd();
+      try {
+        expect(backends.threads(1)).toBe(1);
+        expect(backends.simd('scalar')).toBe('scalar');
+        expect(backends.backendInfo().simd).toBe('scalar');
+      } finally {
+        backends.threads(startThreads);
+        backends.simd(startLevel);
+      }
+      expect(() => backends.threads(0)).toThrow(RangeError);
+
+      backends.setBackend('reference');
+      expect(backends.getBackend().name).toBe('reference');
+      backends.setBackend('native');
+      expect(backends.getBackend().name).toBe('native');
+    },
+  );
+});
