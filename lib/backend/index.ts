@@ -204,7 +204,7 @@ export function backendInfo(): BackendInfo {
   };
 }
 
-/** The native backend when it is the current one, without triggering a load otherwise. */
+/** The native backend when it is the one getBackend() returns, else null. */
 function activeNative(): NativeBackend | null {
   const backend = getBackend();
   return backend === native ? native : null;
