@@ -1,7 +1,6 @@
 import { rangeError, typeError } from '../errors';
-import { randomInt } from '../tensor';
+import { defaultGenerator, Generator } from '../tensor/random';
 import { type Collated, type Dataset, defaultCollate } from './dataset';
-import { permutation, SeededRandom } from './random';
 
 /** Options of {@link DataLoader}, with PyTorch's names and defaults. */
 export interface DataLoaderOptions<T, B> {
@@ -45,7 +44,7 @@ export class DataLoader<T, B = Collated<T>> implements Iterable<B> {
   readonly shuffle: boolean;
   readonly dropLast: boolean;
   private readonly collate: ((samples: T[]) => B) | null;
-  private readonly random: SeededRandom | null;
+  private readonly random: Generator | null;
 
   constructor(dataset: Dataset<T, B>, options?: DataLoaderOptions<T, B> & { collate?: undefined });
   constructor(
@@ -88,7 +87,7 @@ export class DataLoader<T, B = Collated<T>> implements Iterable<B> {
     this.shuffle = shuffle;
     this.dropLast = dropLast;
     this.collate = collate ?? null;
-    this.random = seed === undefined ? null : new SeededRandom(seed);
+    this.random = seed === undefined ? null : new Generator(seed);
   }
 
   /** Batches per epoch. */
@@ -102,7 +101,7 @@ export class DataLoader<T, B = Collated<T>> implements Iterable<B> {
     const n = this.dataset.length;
     if (!this.shuffle) return Int32Array.from({ length: n }, (_, i) => i);
     const random = this.random;
-    return permutation(n, random === null ? randomInt : (bound) => random.randomInt(bound));
+    return (random ?? defaultGenerator).permutation(n);
   }
 
   *[Symbol.iterator](): Iterator<B> {

@@ -18,4 +18,3 @@ export {
   mnistSplit,
   type MnistData,
 } from './mnist';
-export { permutation, SeededRandom } from './random';

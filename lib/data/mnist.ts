@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { debug } from '../debug';
 import { rangeError } from '../errors';
 import { Tensor } from '../tensor';
-import { permutation, SeededRandom } from './random';
+import { Generator } from '../tensor/random';
 
 /** Pixels per digit image (28 x 28), each a float in [0, 1]. */
 export const MNIST_PIXELS = 784;
@@ -123,17 +123,16 @@ function loadAll(): MnistCache {
   const quotas = trainQuotas(counts, trainCount);
 
   // 1. Split each digit's samples (as [digit, index] pairs) by the seeded shuffle.
-  const random = new SeededRandom(MNIST_ORDER_SEED);
-  const draw = (bound: number) => random.randomInt(bound);
+  const random = new Generator(MNIST_ORDER_SEED);
   const train: [number, number][] = [];
   const test: [number, number][] = [];
   counts.forEach((count, digit) => {
-    const order = permutation(count, draw);
+    const order = random.permutation(count);
     order.forEach((index, k) => (k < quotas[digit] ? train : test).push([digit, index]));
   });
 
   // 2. Interleave the digits within each part, then copy the images in that order.
-  const ordered = [...shuffled(train, draw), ...shuffled(test, draw)];
+  const ordered = [...shuffled(train, random), ...shuffled(test, random)];
   const images = new Float32Array(total * MNIST_PIXELS);
   const labels = new Int32Array(total);
   ordered.forEach(([digit, index], row) => {
@@ -152,8 +151,8 @@ function loadAll(): MnistCache {
   return cache;
 }
 
-function shuffled<T>(items: T[], draw: (bound: number) => number): T[] {
-  return Array.from(permutation(items.length, draw), (i) => items[i]);
+function shuffled<T>(items: T[], random: Generator): T[] {
+  return Array.from(random.permutation(items.length), (i) => items[i]);
 }
 
 function rows(all: MnistCache, begin: number, end: number): MnistData {
