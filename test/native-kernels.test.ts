@@ -64,6 +64,17 @@ describe.skipIf(!built)('native SIMD numerics', () => {
         return y;
       };
 
+      it('relu lets NaN through and maps -0 and negatives to 0, as PyTorch does', () => {
+        // 17 elements: one full AVX-512 vector, and a tail at every level.
+        const x = Float32Array.from({ length: 17 }, (_, i) => (i % 4 === 0 ? NaN : i - 8));
+        x[1] = -0;
+        const y = run(native.reluForward, x);
+        x.forEach((v, i) => {
+          if (Number.isNaN(v)) expect(y[i], `at ${i}`).toBeNaN();
+          else expect(Object.is(y[i], Math.max(v, 0)) || (v <= 0 && y[i] === 0)).toBe(true);
+        });
+      });
+
       it('exp is within 1 ulp over [-87, 88.7]', () => {
         const x = grid(-87, 88.7);
         const { worst, at } = worstUlps(x, run(native.expForward, x), Math.exp);

@@ -79,7 +79,8 @@ void pow_scalar_backward(const float* x, float p, const float* gy, float* gx, in
 }
 
 void relu_forward(const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+  // NaN passes through, as in PyTorch.
+  for (int64_t i = 0; i < n; i++) y[i] = !(x[i] <= 0.0f) ? x[i] : 0.0f;
 }
 
 void relu_backward(const float* x, const float* gy, float* gx, int64_t n) {
