@@ -1,0 +1,249 @@
+#!/usr/bin/env node
+/**
+ * The `nodegrad` command: train, evaluate and predict with the MNIST perceptron.
+ *
+ *   nodegrad train mnist [--epochs 10] [--batch-size 64] [--lr 0.05] ...
+ *   nodegrad evaluate --model mnist-mlp.safetensors
+ *   nodegrad predict --model mnist-mlp.safetensors --index 17
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+
+import { backendInfo, setBackend } from '../backend';
+import type { BackendName } from '../backend';
+import { debug } from '../debug';
+import type { EpochLogs } from '../train';
+import { evaluateMnist, predictMnist, trainMnist } from './mnist-job';
+import type { OptimizerName } from './mnist-job';
+
+/** Where the command writes: the process's streams, or buffers in tests. */
+export interface CliIO {
+  stdout: { write(text: string): unknown };
+  stderr: { write(text: string): unknown };
+  /** Aborting it stops training at the next batch (the command wires it to Ctrl-C). */
+  signal?: AbortSignal;
+}
+
+interface TrainFlags {
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  momentum: number;
+  optimizer: OptimizerName;
+  seed: number;
+  backend?: BackendName;
+  out: string;
+  trainSize: number;
+  progress?: boolean;
+}
+
+/**
+ * Runs the command line `args` (without `node` and the script) and resolves with the exit
+ * code. Errors are printed as one line on stderr; nothing is thrown.
+ *
+ * @example
+ * const code = await main(['train', 'mnist', '--epochs', '1']);
+ */
+export async function main(args: string[], io: CliIO = process): Promise<number> {
+  const print = (line = '') => io.stdout.write(`${line}\n`);
+  const program = buildProgram(io, print);
+  try {
+    await program.parseAsync(args, { from: 'user' });
+    return 0;
+  } catch (error) {
+    // Commander has already printed its own message (or the help, with exit code 0).
+    if (error instanceof CommanderError) return error.exitCode;
+    if (isAbortError(error)) {
+      io.stderr.write('nodegrad: interrupted; no weights were saved\n');
+      return 130;
+    }
+    debug('%s', (error as Error)?.stack ?? error);
+    io.stderr.write(`nodegrad: ${(error as Error)?.message ?? String(error)}\n`);
+    return 1;
+  }
+}
+
+function buildProgram(io: CliIO, print: (line?: string) => void): Command {
+  const program = new Command('nodegrad')
+    .description('Train neural networks in Node.js: the MNIST perceptron from the command line.')
+    .version(packageVersion())
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => io.stderr.write(text),
+    })
+    .showHelpAfterError('(run nodegrad --help for usage)');
+
+  program
+    .command('train')
+    .description('train the 784-256-128-10 ReLU perceptron on the MNIST digits and save it')
+    .argument('<dataset>', 'the dataset to train on (mnist)', dataset)
+    .option('--epochs <n>', 'passes over the training digits', integer(1), 10)
+    .option('--batch-size <n>', 'digits per batch', integer(1), 64)
+    .option('--lr <rate>', 'learning rate', positive, 0.05)
+    .option('--momentum <m>', 'SGD momentum', fraction, 0.9)
+    .addOption(
+      new Option('--optimizer <name>', 'optimizer')
+        .choices(['sgd', 'adam', 'adamw'])
+        .default('sgd'),
+    )
+    .option('--seed <n>', 'seed of the initial weights and the shuffling', integer(0), 0)
+    .addOption(backendOption())
+    .option('--out <file>', 'where to save the weights (safetensors)', 'mnist-mlp.safetensors')
+    .option('--train-size <n>', 'training digits, from the first (at most 8000)', integer(1), 8000)
+    .option('--progress', 'show a progress bar (the default when stderr is a terminal)')
+    .option('--no-progress', 'hide the progress bar')
+    .action(async (_dataset: string, flags: TrainFlags) => {
+      useBackend(flags.backend);
+      const result = await trainMnist({
+        ...flags,
+        progress: flags.progress ?? process.stderr.isTTY === true,
+        signal: io.signal,
+        onStart: (trainSize) =>
+          print(
+            `training a 784-256-128-10 ReLU perceptron on ${count(trainSize)} digits, ` +
+              `${describeBackend()}, ${describeOptimizer(flags)}, batch ${flags.batchSize}`,
+          ),
+        onEpochEnd: (logs, epochs) => print(epochLine(logs, epochs)),
+      });
+      const correct = Math.round(result.testAccuracy * result.testSize);
+      print(
+        `test accuracy ${percent(result.testAccuracy)} ` +
+          `(${correct} of ${count(result.testSize)} held-out digits)`,
+      );
+      print(`saved the weights to ${flags.out}`);
+    });
+
+  program
+    .command('evaluate')
+    .description('print the test accuracy of saved weights on the held-out digits')
+    .requiredOption('--model <file>', 'weights saved by nodegrad train (safetensors)')
+    .addOption(backendOption())
+    .action(async (flags: { model: string; backend?: BackendName }) => {
+      useBackend(flags.backend);
+      const { loss, accuracy, samples } = await evaluateMnist(flags.model);
+      const correct = Math.round(accuracy * samples);
+      print(
+        `test accuracy ${percent(accuracy)} (${correct} of ${count(samples)} held-out digits), ` +
+          `loss ${loss.toFixed(4)}`,
+      );
+    });
+
+  program
+    .command('predict')
+    .description('print the digit the saved weights predict for a held-out image')
+    .requiredOption('--model <file>', 'weights saved by nodegrad train (safetensors)')
+    .requiredOption('--index <n>', 'held-out image, from 0 (there are 2,000)', integer(0))
+    .option('--probabilities', 'also print the probability of every digit')
+    .addOption(backendOption())
+    .action(
+      (flags: { model: string; index: number; probabilities?: boolean; backend?: BackendName }) => {
+        useBackend(flags.backend);
+        const { predicted, label, probabilities } = predictMnist(flags.model, flags.index);
+        print(`image ${flags.index}: predicted ${predicted} (label ${label})`);
+        if (flags.probabilities) {
+          probabilities.forEach((p, digit) => print(`  ${digit}  ${p.toFixed(4)}`));
+        }
+      },
+    );
+
+  return program;
+}
+
+function backendOption(): Option {
+  return new Option('--backend <name>', 'compute backend (default: native, if it loads)').choices([
+    'native',
+    'reference',
+  ]);
+}
+
+function useBackend(name: BackendName | undefined): void {
+  if (name !== undefined) setBackend(name);
+}
+
+function describeBackend(): string {
+  const info = backendInfo();
+  return info.simd === undefined ? `${info.name} backend` : `${info.name} backend (${info.simd})`;
+}
+
+function describeOptimizer(flags: TrainFlags): string {
+  const momentum = flags.optimizer === 'sgd' ? ` momentum ${flags.momentum}` : '';
+  return `${flags.optimizer} lr ${flags.lr}${momentum}`;
+}
+
+function epochLine(logs: EpochLogs, epochs: number): string {
+  const width = String(epochs).length;
+  return [
+    `epoch ${String(logs.epoch + 1).padStart(width)}/${epochs}`,
+    `loss ${logs.loss.toFixed(4)}`,
+    `train acc ${percent(logs.accuracy ?? NaN)}`,
+    `test acc ${percent(logs.valAccuracy ?? NaN)}`,
+    `${Math.round(logs.samplesPerSec).toLocaleString('en-US')} samples/s`,
+  ].join('  ');
+}
+
+function count(n: number): string {
+  return n.toLocaleString('en-US');
+}
+
+function percent(fraction: number): string {
+  return `${(100 * fraction).toFixed(2)}%`;
+}
+
+function dataset(value: string): string {
+  if (value !== 'mnist') throw new InvalidArgumentError('the only dataset is mnist.');
+  return value;
+}
+
+function integer(min: number, max = Number.MAX_SAFE_INTEGER): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!/^[+-]?\d+$/.test(value.trim()) || n < min || n > max) {
+      const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
+      throw new InvalidArgumentError(`expected an integer ${range}.`);
+    }
+    return n;
+  };
+}
+
+function positive(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) {
+    throw new InvalidArgumentError('expected a positive number.');
+  }
+  return n;
+}
+
+function fraction(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !(n >= 0 && n < 1)) {
+    throw new InvalidArgumentError('expected a number in [0, 1).');
+  }
+  return n;
+}
+
+function isAbortError(error: unknown): boolean {
+  return error instanceof Error && error.name === 'AbortError';
+}
+
+function packageVersion(): string {
+  try {
+    const file = path.join(__dirname, '..', '..', 'package.json');
+    return (JSON.parse(fs.readFileSync(file, 'utf8')) as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
+}
+
+if (typeof require !== 'undefined' && typeof module !== 'undefined' && require.main === module) {
+  const controller = new AbortController();
+  process.once('SIGINT', () => controller.abort());
+  void main(process.argv.slice(2), {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    signal: controller.signal,
+  }).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,0 +1,176 @@
+/**
+ * The MNIST job behind `nodegrad train mnist`, `evaluate` and `predict`: a 784-256-128-10 ReLU
+ * perceptron trained on the first digits of the `mnist` package and tested on the last 2,000.
+ */
+import { Tensor, manualSeed, noGrad } from '../tensor';
+import { Linear, ReLU, Sequential, crossEntropy } from '../nn';
+import { SGD, Adam, AdamW } from '../optim';
+import { DataLoader, TensorDataset, mnist } from '../data';
+import { load, save } from '../io';
+import { fit, evaluate } from '../train';
+import type { EpochLogs } from '../train';
+import { checkInt } from '../errors';
+
+export type OptimizerName = 'sgd' | 'adam' | 'adamw';
+
+export interface TrainOptions {
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  momentum: number;
+  optimizer: OptimizerName;
+  seed: number;
+  trainSize: number;
+  out: string;
+  progress: boolean;
+  signal?: AbortSignal;
+  /** Called once the digits are loaded, before the first epoch. */
+  onStart?: (trainSize: number, testSize: number) => void;
+  onEpochEnd?: (logs: EpochLogs, epochs: number) => void;
+}
+
+export interface TrainResult {
+  epochs: EpochLogs[];
+  testAccuracy: number;
+  testLoss: number;
+  trainSize: number;
+  testSize: number;
+}
+
+/** The 784-256-128-10 ReLU perceptron; its state dict reads 0.*, 2.*, 4.*, as in PyTorch. */
+export function buildMlp(): Sequential {
+  return new Sequential(
+    new Linear(784, 256),
+    new ReLU(),
+    new Linear(256, 128),
+    new ReLU(),
+    new Linear(128, 10),
+  );
+}
+
+interface Split {
+  images: Tensor;
+  labels: Int32Array;
+}
+
+/**
+ * The first `trainSize` digits of mnist()'s training split (8,000 digits) and its whole test
+ * split (the last 2,000), which is always the same so that predict's index means one image.
+ */
+function splits(trainSize: number): { train: Split; test: Split } {
+  const train = mnist({ split: 'train' });
+  checkInt('train-size', trainSize, 1, train.labels.length);
+  return { train: slice(train, 0, trainSize), test: mnist({ split: 'test' }) };
+}
+
+function testSplit(): Split {
+  return mnist({ split: 'test' });
+}
+
+function slice(split: Split, start: number, end: number): Split {
+  const width = split.images.shape[1];
+  return {
+    images: new Tensor(split.images.data.slice(start * width, end * width), [end - start, width]),
+    labels: split.labels.slice(start, end),
+  };
+}
+
+function loader(split: Split, batchSize: number, shuffle: boolean, seed: number) {
+  return new DataLoader(new TensorDataset(split.images, split.labels), {
+    batchSize,
+    shuffle,
+    seed,
+  });
+}
+
+function makeOptimizer(name: OptimizerName, params: Tensor[], lr: number, momentum: number) {
+  switch (name) {
+    case 'sgd':
+      return new SGD(params, { lr, momentum });
+    case 'adam':
+      return new Adam(params, { lr });
+    case 'adamw':
+      return new AdamW(params, { lr });
+  }
+}
+
+/** Trains the perceptron, evaluating on the held-out digits after each epoch, and saves it. */
+export async function trainMnist(options: TrainOptions): Promise<TrainResult> {
+  const { train, test } = splits(options.trainSize);
+  options.onStart?.(train.labels.length, test.labels.length);
+
+  manualSeed(options.seed);
+  const model = buildMlp();
+  const optimizer = makeOptimizer(
+    options.optimizer,
+    model.parameters(),
+    options.lr,
+    options.momentum,
+  );
+  const testLoader = loader(test, 500, false, options.seed);
+
+  const history = await fit(model, loader(train, options.batchSize, true, options.seed), {
+    epochs: options.epochs,
+    optimizer,
+    loss: crossEntropy,
+    metrics: ['accuracy'],
+    validation: testLoader,
+    progress: options.progress,
+    signal: options.signal,
+    callbacks: { onEpochEnd: (_epoch, logs) => options.onEpochEnd?.(logs, options.epochs) },
+  });
+
+  const last = history.epochs[history.epochs.length - 1];
+  save(model.stateDict(), options.out, {
+    format: 'pt',
+    model: 'nodegrad mnist-mlp 784-256-128-10 relu',
+  });
+  return {
+    epochs: history.epochs,
+    testAccuracy: last.valAccuracy!,
+    testLoss: last.valLoss!,
+    trainSize: train.labels.length,
+    testSize: test.labels.length,
+  };
+}
+
+/** The perceptron with the weights of a .safetensors file. */
+export function loadMlp(file: string): Sequential {
+  let dict: Record<string, Tensor>;
+  try {
+    dict = load(file);
+  } catch (error) {
+    throw new Error(`cannot read model ${file}: ${(error as Error).message}`, { cause: error });
+  }
+  const model = buildMlp();
+  model.loadStateDict(dict);
+  return model.eval();
+}
+
+/** Loss and accuracy of a saved model on the held-out digits. */
+export async function evaluateMnist(
+  file: string,
+): Promise<{ loss: number; accuracy: number; samples: number }> {
+  const model = loadMlp(file);
+  const test = testSplit();
+  return evaluate(model, loader(test, 500, false, 0), crossEntropy);
+}
+
+export interface Prediction {
+  index: number;
+  predicted: number;
+  label: number;
+  probabilities: number[];
+}
+
+/** The class probabilities a saved model gives held-out image `index` (0 ≤ index < 2,000). */
+export function predictMnist(file: string, index: number): Prediction {
+  const test = testSplit();
+  checkInt('index', index, 0, test.labels.length - 1);
+  const model = loadMlp(file);
+  const image = slice(test, index, index + 1);
+
+  const probabilities = Array.from(noGrad(() => model.forward(image.images).softmax(1)).data);
+  const predicted = probabilities.indexOf(Math.max(...probabilities));
+  return { index, predicted, label: image.labels[0], probabilities };
+}

@@ -1,0 +1,193 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+
+import { getBackend, setBackend } from '../lib/backend';
+import { main } from '../lib/cli/main';
+import { mnist } from '../lib/data';
+import { load, save } from '../lib/io';
+import { zeros } from '../lib/tensor';
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function run(...args: string[]): Promise<Run> {
+  let stdout = '';
+  let stderr = '';
+  const code = await main(args, {
+    stdout: { write: (text: string) => (stdout += text) },
+    stderr: { write: (text: string) => (stderr += text) },
+  });
+  return { code, stdout, stderr };
+}
+
+const initialBackend = getBackend().name;
+let dir: string;
+let model: string;
+let trained: Run;
+
+beforeAll(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nodegrad-cli-'));
+  model = path.join(dir, 'mlp.safetensors');
+  trained = await run(
+    'train',
+    'mnist',
+    '--epochs',
+    '2',
+    '--train-size',
+    '1000',
+    '--out',
+    model,
+    '--no-progress',
+  );
+}, 60_000);
+
+afterEach(() => setBackend(initialBackend));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe('nodegrad train mnist', () => {
+  it('trains, prints a line per epoch and the test accuracy, and saves loadable weights', () => {
+    expect(trained.stderr).toBe('');
+    expect(trained.code).toBe(0);
+    const lines = trained.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^training a 784-256-128-10 ReLU perceptron on 1,000 digits, /);
+    expect(lines[0]).toMatch(/sgd lr 0\.05 momentum 0\.9, batch 64$/);
+    expect(lines[1]).toMatch(
+      /^epoch 1\/2 {2}loss \d\.\d{4} {2}train acc \d+\.\d\d% {2}test acc \d+\.\d\d% {2}[\d,]+ samples\/s$/,
+    );
+    expect(lines[2]).toMatch(/^epoch 2\/2 /);
+    expect(lines[3]).toMatch(/^test accuracy \d+\.\d\d% \(\d+ of 2,000 held-out digits\)$/);
+    expect(lines[4]).toBe(`saved the weights to ${model}`);
+
+    // 32 steps on 1,000 digits: well past chance (10%), far from the full run's 95%.
+    const accuracy = Number(/test accuracy (\S+)%/.exec(lines[3])![1]);
+    expect(accuracy).toBeGreaterThan(50);
+
+    const weights = load(model);
+    expect(Object.keys(weights)).toEqual([
+      '0.weight',
+      '0.bias',
+      '2.weight',
+      '2.bias',
+      '4.weight',
+      '4.bias',
+    ]);
+    expect(weights['0.weight'].shape).toEqual([256, 784]);
+    expect(weights['4.weight'].shape).toEqual([10, 128]);
+  });
+
+  it('runs on the reference backend', async () => {
+    const out = path.join(dir, 'reference.safetensors');
+    const result = await run(
+      'train',
+      'mnist',
+      '--epochs',
+      '1',
+      '--train-size',
+      '300',
+      '--backend',
+      'reference',
+      '--optimizer',
+      'adam',
+      '--lr',
+      '0.001',
+      '--out',
+      out,
+      '--no-progress',
+    );
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/reference backend, adam lr 0\.001, batch 64/);
+    expect(fs.existsSync(out)).toBe(true);
+  }, 60_000);
+});
+
+describe('nodegrad predict and evaluate', () => {
+  it('predict prints the digit for a held-out image next to its label', async () => {
+    const result = await run('predict', '--model', model, '--index', '3');
+    expect(result.code).toBe(0);
+    const label = mnist({ split: 'test' }).labels[3];
+    expect(result.stdout).toMatch(new RegExp(`^image 3: predicted \\d \\(label ${label}\\)\\n$`));
+  });
+
+  it('predict --probabilities lists ten probabilities that sum to 1', async () => {
+    const result = await run('predict', '--model', model, '--index', '0', '--probabilities');
+    const lines = result.stdout.trim().split('\n');
+    expect(lines).toHaveLength(11);
+    const probabilities = lines.slice(1).map((line) => Number(line.trim().split(/\s+/)[1]));
+    expect(probabilities.reduce((s, p) => s + p, 0)).toBeCloseTo(1, 3);
+    const predicted = Number(/predicted (\d)/.exec(lines[0])![1]);
+    expect(Math.max(...probabilities)).toBe(probabilities[predicted]);
+  });
+
+  it('evaluate prints the accuracy that training reported', async () => {
+    const result = await run('evaluate', '--model', model);
+    expect(result.code).toBe(0);
+    const reported = /test accuracy (\S+%)/.exec(trained.stdout)![1];
+    expect(result.stdout).toMatch(
+      new RegExp(`^test accuracy ${reported.replace('.', '\\.')} \\(\\d+ of 2,000`),
+    );
+  });
+});
+
+describe('nodegrad errors', () => {
+  function expectOneLine(result: Run, pattern: RegExp): void {
+    expect(result.code).not.toBe(0);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(pattern);
+    expect(result.stderr).not.toMatch(/^\s+at /m);
+  }
+
+  it('a missing model file', async () => {
+    const missing = path.join(dir, 'missing.safetensors');
+    const result = await run('predict', '--model', missing, '--index', '0');
+    expectOneLine(result, /^nodegrad: cannot read model .*missing\.safetensors: ENOENT/);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('weights of another shape', async () => {
+    const other = path.join(dir, 'other.safetensors');
+    const dict = load(model);
+    dict['0.weight'] = zeros([10, 784]);
+    save(dict, other);
+    const result = await run('evaluate', '--model', other);
+    expectOneLine(
+      result,
+      /^nodegrad: loadStateDict: 0\.weight expected shape \[256, 784\], received \[10, 784\]\n$/,
+    );
+  });
+
+  it('an index outside the held-out digits', async () => {
+    const result = await run('predict', '--model', model, '--index', '2000');
+    expectOneLine(result, /^nodegrad: index: expected an integer in \[0, 1999\], received 2000\n$/);
+  });
+
+  it('bad flags and an unknown dataset', async () => {
+    expectOneLine(
+      await run('train', 'mnist', '--epochs', '0'),
+      /--epochs <n>.*expected an integer >= 1/,
+    );
+    expectOneLine(await run('train', 'mnist', '--lr', 'fast'), /--lr <rate>.*positive number/);
+    expectOneLine(await run('train', 'mnist', '--backend', 'gpu'), /--backend.*native, reference/);
+    expectOneLine(await run('train', 'cifar'), /the only dataset is mnist/);
+    expectOneLine(await run('predict', '--index', '1'), /required option '--model <file>'/);
+    expectOneLine(
+      await run('train', 'mnist', '--train-size', '9000', '--out', path.join(dir, 'x')),
+      /^nodegrad: train-size: expected an integer in \[1, 8000\], received 9000\n$/,
+    );
+  });
+
+  it('--help exits 0', async () => {
+    const result = await run('train', '--help');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('--batch-size <n>');
+  });
+});
+
+it('the command file starts with a shebang, for the package bin', () => {
+  const source = fs.readFileSync(path.join(__dirname, '..', 'lib', 'cli', 'main.ts'), 'utf8');
+  expect(source.startsWith('#!/usr/bin/env node\n')).toBe(true);
+});
