@@ -15,14 +15,19 @@ interface Run {
   stderr: string;
 }
 
-async function run(...args: string[]): Promise<Run> {
+async function runWith(signal: AbortSignal | undefined, args: string[]): Promise<Run> {
   let stdout = '';
   let stderr = '';
   const code = await main(args, {
     stdout: { write: (text: string) => (stdout += text) },
     stderr: { write: (text: string) => (stderr += text) },
+    signal,
   });
   return { code, stdout, stderr };
+}
+
+function run(...args: string[]): Promise<Run> {
+  return runWith(undefined, args);
 }
 
 const initialBackend = getBackend().name;
@@ -178,6 +183,17 @@ describe('nodegrad errors', () => {
       await run('train', 'mnist', '--train-size', '9000', '--out', path.join(dir, 'x')),
       /^nodegrad: train-size: expected an integer in \[1, 8000\], received 9000\n$/,
     );
+  });
+
+  it('an interrupted training exits 130 and saves nothing', async () => {
+    const out = path.join(dir, 'interrupted.safetensors');
+    const controller = new AbortController();
+    const running = runWith(controller.signal, ['train', 'mnist', '--out', out, '--no-progress']);
+    setTimeout(() => controller.abort(), 50);
+    const result = await running;
+    expect(result.code).toBe(130);
+    expect(result.stderr).toBe('nodegrad: interrupted; no weights were saved\n');
+    expect(fs.existsSync(out)).toBe(false);
   });
 
   it('--help exits 0', async () => {
