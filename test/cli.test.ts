@@ -98,8 +98,6 @@ describe('nodegrad train mnist', () => {
       'reference',
       '--optimizer',
       'adam',
-      '--lr',
-      '0.001',
       '--out',
       out,
       '--no-progress',
