@@ -2,7 +2,7 @@
 /**
  * The `nodegrad` command: train, evaluate and predict with the MNIST perceptron.
  *
- *   nodegrad train mnist [--epochs 10] [--batch-size 64] [--lr 0.05] ...
+ *   nodegrad train mnist [--epochs 10] [--batch-size 64] [--lr 0.03] ...
  *   nodegrad evaluate --model mnist-mlp.safetensors
  *   nodegrad predict --model mnist-mlp.safetensors --index 17
  */
@@ -26,7 +26,7 @@ export interface CliIO {
 }
 
 /** SGD's rate reaches 95.5% on the held-out digits in 10 epochs; Adam's is PyTorch's default. */
-const DEFAULT_LR: Record<OptimizerName, number> = { sgd: 0.05, adam: 0.001, adamw: 0.001 };
+const DEFAULT_LR: Record<OptimizerName, number> = { sgd: 0.03, adam: 0.001, adamw: 0.001 };
 
 interface TrainFlags {
   epochs: number;
@@ -86,7 +86,7 @@ function buildProgram(io: CliIO, print: (line?: string) => void): Command {
     .option('--batch-size <n>', 'digits per batch', integer(1), 64)
     .option(
       '--lr <rate>',
-      'learning rate (default: 0.05 for sgd, 0.001 for adam and adamw)',
+      'learning rate (default: 0.03 for sgd, 0.001 for adam and adamw)',
       positive,
     )
     .option('--momentum <m>', 'SGD momentum', fraction, 0.9)
