@@ -3,14 +3,14 @@
  * through the N-API addon, loaded with node-gyp-build.
  *
  * The addon checks every argument itself and throws TypeError/RangeError in the library's one
- * error shape, so the wrappers here only forward: they run thousands of times per second on
- * tiny tensors and allocate nothing. The addon takes Float32Array only; a Float64Array gets a
+ * error shape, so its functions serve as the Backend's methods directly: they run thousands
+ * of times per second on tiny tensors, and nothing stands between them and the caller. The addon takes Float32Array only; a Float64Array gets a
  * TypeError (the tensor layer sends float64 to the reference backend).
  */
 
 import * as path from 'node:path';
 
-import type { AdamOptions, Backend, BinaryOp, FloatArray, SgdOptions } from './backend';
+import type { AdamOptions, Backend, FloatArray, SgdOptions } from './backend';
 import { debug } from '../debug';
 
 /** A SIMD level of the native kernels, slowest first. */
@@ -43,92 +43,12 @@ export interface NativeExtras {
   setThreads(n: number): void;
 }
 
-/** The functions the addon exports (native/binding/addon.cc). */
-interface Addon {
-  gemm(
-    transA: boolean,
-    transB: boolean,
-    m: number,
-    n: number,
-    k: number,
-    alpha: number,
-    a: FloatArray,
-    lda: number,
-    b: FloatArray,
-    ldb: number,
-    beta: number,
-    c: FloatArray,
-    ldc: number,
-  ): void;
-  binaryForward(
-    op: BinaryOp,
-    a: FloatArray,
-    aShape: readonly number[],
-    b: FloatArray,
-    bShape: readonly number[],
-    out: FloatArray,
-    outShape: readonly number[],
-  ): void;
-  affine(x: FloatArray, alpha: number, beta: number, y: FloatArray, n: number): void;
-  expForward(x: FloatArray, y: FloatArray, n: number): void;
-  logForward(x: FloatArray, y: FloatArray, n: number): void;
-  powScalarForward(x: FloatArray, p: number, y: FloatArray, n: number): void;
-  powScalarBackward(x: FloatArray, p: number, gy: FloatArray, gx: FloatArray, n: number): void;
-  reluForward(x: FloatArray, y: FloatArray, n: number): void;
-  reluBackward(x: FloatArray, gy: FloatArray, gx: FloatArray, n: number): void;
-  sigmoidForward(x: FloatArray, y: FloatArray, n: number): void;
-  sigmoidBackward(y: FloatArray, gy: FloatArray, gx: FloatArray, n: number): void;
-  tanhForward(x: FloatArray, y: FloatArray, n: number): void;
-  tanhBackward(y: FloatArray, gy: FloatArray, gx: FloatArray, n: number): void;
-  biasAdd(x: FloatArray, bias: FloatArray, rows: number, cols: number, out: FloatArray): void;
-  columnSum(x: FloatArray, rows: number, cols: number, out: FloatArray): void;
-  reduceSum(x: FloatArray, outer: number, n: number, inner: number, out: FloatArray): void;
-  reduceMax(
-    x: FloatArray,
-    outer: number,
-    n: number,
-    inner: number,
-    out: FloatArray,
-    argmax: Int32Array,
-  ): void;
-  permute(x: FloatArray, shape: readonly number[], perm: readonly number[], out: FloatArray): void;
-  softmaxForward(x: FloatArray, rows: number, cols: number, y: FloatArray): void;
-  softmaxBackward(y: FloatArray, gy: FloatArray, rows: number, cols: number, gx: FloatArray): void;
-  logSoftmaxForward(x: FloatArray, rows: number, cols: number, y: FloatArray): void;
-  logSoftmaxBackward(
-    y: FloatArray,
-    gy: FloatArray,
-    rows: number,
-    cols: number,
-    gx: FloatArray,
-  ): void;
-  crossEntropyForward(
-    logits: FloatArray,
-    targets: Int32Array,
-    rows: number,
-    cols: number,
-    probs: FloatArray,
-  ): number;
-  crossEntropyBackward(
-    probs: FloatArray,
-    targets: Int32Array,
-    rows: number,
-    cols: number,
-    scale: number,
-    gx: FloatArray,
-  ): void;
-  mseForward(pred: FloatArray, target: FloatArray, n: number): number;
-  mseBackward(pred: FloatArray, target: FloatArray, n: number, scale: number, gx: FloatArray): void;
-  bceForward(p: FloatArray, y: FloatArray, n: number): number;
-  bceBackward(p: FloatArray, y: FloatArray, n: number, scale: number, gx: FloatArray): void;
-  bceWithLogitsForward(x: FloatArray, y: FloatArray, n: number): number;
-  bceWithLogitsBackward(
-    x: FloatArray,
-    y: FloatArray,
-    n: number,
-    scale: number,
-    gx: FloatArray,
-  ): void;
+/**
+ * The functions the addon exports (native/binding/addon.cc): every kernel of the Backend
+ * contract under the same name and signature, except that the optimizer updates take their
+ * hyper-parameters as plain arguments rather than an object, plus the runtime knobs.
+ */
+interface Addon extends Omit<Backend, 'name' | 'sgdStep' | 'adamStep'>, NativeExtras {
   sgdStep(
     param: FloatArray,
     grad: FloatArray,
@@ -155,11 +75,6 @@ interface Addon {
     decoupled: boolean,
     step: number,
   ): void;
-  simd(): SimdLevel;
-  setSimd(level: string): SimdLevel;
-  simdLevels(): SimdLevel[];
-  blasInfo(): BlasInfo;
-  setThreads(n: number): void;
 }
 
 /** Thrown by {@link createNativeBackend} when the addon cannot load; `cause` is the load error. */
@@ -212,234 +127,6 @@ function reportSimd(loaded: Addon): void {
   );
 }
 
-/** The Backend contract over the addon, plus its runtime knobs. Every method only forwards. */
-class NativeBackend implements Backend, NativeExtras {
-  readonly name = 'native' as const;
-
-  constructor(private readonly a: Addon) {}
-
-  gemm(
-    transA: boolean,
-    transB: boolean,
-    m: number,
-    n: number,
-    k: number,
-    alpha: number,
-    a: FloatArray,
-    lda: number,
-    b: FloatArray,
-    ldb: number,
-    beta: number,
-    c: FloatArray,
-    ldc: number,
-  ): void {
-    this.a.gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-  }
-
-  binaryForward(
-    op: BinaryOp,
-    a: FloatArray,
-    aShape: readonly number[],
-    b: FloatArray,
-    bShape: readonly number[],
-    out: FloatArray,
-    outShape: readonly number[],
-  ): void {
-    this.a.binaryForward(op, a, aShape, b, bShape, out, outShape);
-  }
-
-  affine(x: FloatArray, alpha: number, beta: number, y: FloatArray, n: number): void {
-    this.a.affine(x, alpha, beta, y, n);
-  }
-
-  expForward(x: FloatArray, y: FloatArray, n: number): void {
-    this.a.expForward(x, y, n);
-  }
-
-  logForward(x: FloatArray, y: FloatArray, n: number): void {
-    this.a.logForward(x, y, n);
-  }
-
-  powScalarForward(x: FloatArray, p: number, y: FloatArray, n: number): void {
-    this.a.powScalarForward(x, p, y, n);
-  }
-
-  powScalarBackward(x: FloatArray, p: number, gy: FloatArray, gx: FloatArray, n: number): void {
-    this.a.powScalarBackward(x, p, gy, gx, n);
-  }
-
-  reluForward(x: FloatArray, y: FloatArray, n: number): void {
-    this.a.reluForward(x, y, n);
-  }
-
-  reluBackward(x: FloatArray, gy: FloatArray, gx: FloatArray, n: number): void {
-    this.a.reluBackward(x, gy, gx, n);
-  }
-
-  sigmoidForward(x: FloatArray, y: FloatArray, n: number): void {
-    this.a.sigmoidForward(x, y, n);
-  }
-
-  sigmoidBackward(y: FloatArray, gy: FloatArray, gx: FloatArray, n: number): void {
-    this.a.sigmoidBackward(y, gy, gx, n);
-  }
-
-  tanhForward(x: FloatArray, y: FloatArray, n: number): void {
-    this.a.tanhForward(x, y, n);
-  }
-
-  tanhBackward(y: FloatArray, gy: FloatArray, gx: FloatArray, n: number): void {
-    this.a.tanhBackward(y, gy, gx, n);
-  }
-
-  biasAdd(x: FloatArray, bias: FloatArray, rows: number, cols: number, out: FloatArray): void {
-    this.a.biasAdd(x, bias, rows, cols, out);
-  }
-
-  columnSum(x: FloatArray, rows: number, cols: number, out: FloatArray): void {
-    this.a.columnSum(x, rows, cols, out);
-  }
-
-  reduceSum(x: FloatArray, outer: number, n: number, inner: number, out: FloatArray): void {
-    this.a.reduceSum(x, outer, n, inner, out);
-  }
-
-  reduceMax(
-    x: FloatArray,
-    outer: number,
-    n: number,
-    inner: number,
-    out: FloatArray,
-    argmax: Int32Array,
-  ): void {
-    this.a.reduceMax(x, outer, n, inner, out, argmax);
-  }
-
-  permute(x: FloatArray, shape: readonly number[], perm: readonly number[], out: FloatArray) {
-    this.a.permute(x, shape, perm, out);
-  }
-
-  softmaxForward(x: FloatArray, rows: number, cols: number, y: FloatArray): void {
-    this.a.softmaxForward(x, rows, cols, y);
-  }
-
-  softmaxBackward(y: FloatArray, gy: FloatArray, rows: number, cols: number, gx: FloatArray) {
-    this.a.softmaxBackward(y, gy, rows, cols, gx);
-  }
-
-  logSoftmaxForward(x: FloatArray, rows: number, cols: number, y: FloatArray): void {
-    this.a.logSoftmaxForward(x, rows, cols, y);
-  }
-
-  logSoftmaxBackward(y: FloatArray, gy: FloatArray, rows: number, cols: number, gx: FloatArray) {
-    this.a.logSoftmaxBackward(y, gy, rows, cols, gx);
-  }
-
-  crossEntropyForward(
-    logits: FloatArray,
-    targets: Int32Array,
-    rows: number,
-    cols: number,
-    probs: FloatArray,
-  ): number {
-    return this.a.crossEntropyForward(logits, targets, rows, cols, probs);
-  }
-
-  crossEntropyBackward(
-    probs: FloatArray,
-    targets: Int32Array,
-    rows: number,
-    cols: number,
-    scale: number,
-    gx: FloatArray,
-  ): void {
-    this.a.crossEntropyBackward(probs, targets, rows, cols, scale, gx);
-  }
-
-  mseForward(pred: FloatArray, target: FloatArray, n: number): number {
-    return this.a.mseForward(pred, target, n);
-  }
-
-  mseBackward(pred: FloatArray, target: FloatArray, n: number, scale: number, gx: FloatArray) {
-    this.a.mseBackward(pred, target, n, scale, gx);
-  }
-
-  bceForward(p: FloatArray, y: FloatArray, n: number): number {
-    return this.a.bceForward(p, y, n);
-  }
-
-  bceBackward(p: FloatArray, y: FloatArray, n: number, scale: number, gx: FloatArray): void {
-    this.a.bceBackward(p, y, n, scale, gx);
-  }
-
-  bceWithLogitsForward(x: FloatArray, y: FloatArray, n: number): number {
-    return this.a.bceWithLogitsForward(x, y, n);
-  }
-
-  bceWithLogitsBackward(x: FloatArray, y: FloatArray, n: number, scale: number, gx: FloatArray) {
-    this.a.bceWithLogitsBackward(x, y, n, scale, gx);
-  }
-
-  sgdStep(param: FloatArray, grad: FloatArray, buf: FloatArray, n: number, o: SgdOptions) {
-    this.a.sgdStep(
-      param,
-      grad,
-      buf,
-      n,
-      o.lr,
-      o.momentum,
-      o.dampening,
-      o.weightDecay,
-      o.nesterov,
-      o.firstStep,
-    );
-  }
-
-  adamStep(
-    param: FloatArray,
-    grad: FloatArray,
-    m: FloatArray,
-    v: FloatArray,
-    n: number,
-    o: AdamOptions,
-  ): void {
-    this.a.adamStep(
-      param,
-      grad,
-      m,
-      v,
-      n,
-      o.lr,
-      o.beta1,
-      o.beta2,
-      o.eps,
-      o.weightDecay,
-      o.decoupled,
-      o.step,
-    );
-  }
-
-  simd(): SimdLevel {
-    return this.a.simd();
-  }
-
-  setSimd(level: string): SimdLevel {
-    return this.a.setSimd(level);
-  }
-
-  simdLevels(): SimdLevel[] {
-    return this.a.simdLevels();
-  }
-
-  blasInfo(): BlasInfo {
-    return this.a.blasInfo();
-  }
-
-  setThreads(n: number): void {
-    this.a.setThreads(n);
-  }
-}
-
 /**
  * The native backend, or a {@link NativeLoadError} (with the load error as its cause and the
  * fixes in its message) when the addon cannot load.
@@ -450,5 +137,39 @@ class NativeBackend implements Backend, NativeExtras {
  * native.reluForward(x, y, x.length);
  */
 export function createNativeBackend(): Backend & NativeExtras {
-  return new NativeBackend(loadAddon());
+  const a = loadAddon();
+  // The kernels are the addon's own functions, called with no wrapper in between; only the
+  // optimizer updates unpack their options object.
+  return {
+    ...a,
+    name: 'native',
+    sgdStep: (param, grad, buf, n, o: SgdOptions) =>
+      a.sgdStep(
+        param,
+        grad,
+        buf,
+        n,
+        o.lr,
+        o.momentum,
+        o.dampening,
+        o.weightDecay,
+        o.nesterov,
+        o.firstStep,
+      ),
+    adamStep: (param, grad, m, v, n, o: AdamOptions) =>
+      a.adamStep(
+        param,
+        grad,
+        m,
+        v,
+        n,
+        o.lr,
+        o.beta1,
+        o.beta2,
+        o.eps,
+        o.weightDecay,
+        o.decoupled,
+        o.step,
+      ),
+  };
 }
