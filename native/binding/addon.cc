@@ -173,15 +173,14 @@ std::string describe(napi_env env, napi_value value, int depth = 0) {
 // Checked arguments. Each Args names its function and parameters, so every message says which
 // parameter was wrong.
 
-struct F32 {
-  float* data;
+template <typename T>
+struct Span {
+  T* data;
   int64_t length;
 };
 
-struct I32 {
-  int32_t* data;
-  int64_t length;
-};
+using F32 = Span<float>;
+using I32 = Span<int32_t>;
 
 struct Shape {
   int64_t dims[kMaxDims];
@@ -244,49 +243,39 @@ class Args {
 
   // -- Typed arrays.
 
-  F32 f32(size_t i) const {
-    napi_typedarray_type type;
-    size_t length = 0;
-    void* data = nullptr;
-    napi_value buffer;
-    if (napi_get_typedarray_info(env_, info_[i], &type, &length, &data, &buffer, nullptr) !=
-            napi_ok ||
-        type != napi_float32_array) {
-      type_error(i, "a Float32Array");
-    }
-    if (length == 0) check_attached(i, buffer, "a Float32Array");
-    return {static_cast<float*>(data), static_cast<int64_t>(length)};
-  }
+  F32 f32(size_t i) const { return typed<float>(i, napi_float32_array, "a Float32Array"); }
 
-  I32 i32(size_t i) const {
-    napi_typedarray_type type;
-    size_t length = 0;
-    void* data = nullptr;
-    napi_value buffer;
-    if (napi_get_typedarray_info(env_, info_[i], &type, &length, &data, &buffer, nullptr) !=
-            napi_ok ||
-        type != napi_int32_array) {
-      type_error(i, "an Int32Array");
-    }
-    if (length == 0) check_attached(i, buffer, "an Int32Array");
-    return {static_cast<int32_t*>(data), static_cast<int64_t>(length)};
-  }
+  I32 i32(size_t i) const { return typed<int32_t>(i, napi_int32_array, "an Int32Array"); }
 
   // A Float32Array of at least `needed` elements; `why` names the sizes that need them.
   float* f32(size_t i, int64_t needed, const char* why) const {
-    const F32 a = f32(i);
-    if (a.length < needed) {
-      range_error(
-          i, "a Float32Array of at least " + std::to_string(needed) + " elements (" + why + ")");
-    }
-    return a.data;
+    return at_least(i, f32(i), needed, "a Float32Array", why);
   }
 
   int32_t* i32(size_t i, int64_t needed, const char* why) const {
-    const I32 a = i32(i);
+    return at_least(i, i32(i), needed, "an Int32Array", why);
+  }
+
+  template <typename T>
+  Span<T> typed(size_t i, napi_typedarray_type want, const char* kind) const {
+    napi_typedarray_type type;
+    size_t length = 0;
+    void* data = nullptr;
+    napi_value buffer;
+    if (napi_get_typedarray_info(env_, info_[i], &type, &length, &data, &buffer, nullptr) !=
+            napi_ok ||
+        type != want) {
+      type_error(i, kind);
+    }
+    if (length == 0) check_attached(i, buffer, kind);
+    return {static_cast<T*>(data), static_cast<int64_t>(length)};
+  }
+
+  template <typename T>
+  T* at_least(size_t i, Span<T> a, int64_t needed, const char* kind, const char* why) const {
     if (a.length < needed) {
-      range_error(
-          i, "an Int32Array of at least " + std::to_string(needed) + " elements (" + why + ")");
+      range_error(i, std::string(kind) + " of at least " + std::to_string(needed) + " elements (" +
+                         why + ")");
     }
     return a.data;
   }
