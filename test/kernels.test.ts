@@ -1157,7 +1157,10 @@ describe('backend selection', () => {
         cause: new Error(`${LOAD_ERROR}\n    at Module._extensions..node`),
       });
     });
-    vi.doMock('../lib/backend/native', () => ({ createNativeBackend }));
+    vi.doMock('../lib/backend/native', async (importOriginal) => ({
+      ...(await importOriginal<typeof import('../lib/backend/native')>()),
+      createNativeBackend,
+    }));
     const backends = await import('../lib/backend/index');
     return { backends, createNativeBackend };
   }

@@ -9,7 +9,13 @@
 import { debug } from '../debug';
 import { checkInt, rangeError, typeError } from '../errors';
 import type { Backend, BackendName } from './backend';
-import { createNativeBackend, type BlasInfo, type NativeExtras, type SimdLevel } from './native';
+import {
+  BUILD_HINT,
+  createNativeBackend,
+  type BlasInfo,
+  type NativeExtras,
+  type SimdLevel,
+} from './native';
 import { referenceBackend } from './reference';
 
 export type {
@@ -53,10 +59,6 @@ export class NativeBackendUnavailableError extends Error {
   }
 }
 
-const FIXES =
-  'To fix it, run `npm rebuild nodegrad` (it needs a C++ compiler, python3 and OpenBLAS: on ' +
-  'Debian or Ubuntu, apt-get install build-essential python3 libopenblas-dev)';
-
 // ---------------------------------------------------------------------------------------------
 // State. The addon is tried once; its outcome (backend or error) is remembered.
 
@@ -91,8 +93,8 @@ function requireNative(askedBy: string): NativeBackend {
   const backend = loadNative();
   if (backend !== null) return backend;
   throw new NativeBackendUnavailableError(
-    `${askedBy}: the native backend is not available: ${loadFailure()}. ${FIXES}, or use ` +
-      `setBackend('reference') for the pure-TypeScript backend.`,
+    `${askedBy}: the native backend is not available: ${loadFailure()}. ${BUILD_HINT}, ` +
+      `or use setBackend('reference') for the pure-TypeScript backend.`,
     { cause: nativeError },
   );
 }
@@ -122,8 +124,8 @@ function chooseBackend(): Backend {
     warned = true;
     process.emitWarning(
       `nodegrad: the native backend could not load (${loadFailure()}), so the much slower ` +
-        `pure-TypeScript reference backend is used. ${FIXES}, or set NODEGRAD_BACKEND=reference ` +
-        `to silence this warning.`,
+        `pure-TypeScript reference backend is used. ${BUILD_HINT}, or set ` +
+        `NODEGRAD_BACKEND=reference to silence this warning.`,
       { code: 'NODEGRAD_NATIVE_UNAVAILABLE' },
     );
   }

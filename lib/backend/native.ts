@@ -90,6 +90,12 @@ export class NativeLoadError extends Error {
 // The package root: this file is lib/backend/native.ts, compiled to dist/backend/native.js.
 const PACKAGE_ROOT = path.resolve(__dirname, '..', '..');
 
+/** How to get a working addon, for every message that says it did not load. */
+export const BUILD_HINT =
+  'To fix it, run `npm rebuild nodegrad`, which needs a C++17 compiler, python3, pkg-config ' +
+  'and OpenBLAS (Debian/Ubuntu: apt-get install build-essential python3 pkg-config ' +
+  'libopenblas-dev)';
+
 let addon: Addon | null = null;
 
 function loadAddon(): Addon {
@@ -101,8 +107,7 @@ function loadAddon(): Addon {
     const reason = error instanceof Error ? error.message : String(error);
     throw new NativeLoadError(
       `nodegrad: the native addon could not load from ${PACKAGE_ROOT}: ${reason}. ` +
-        'Build it with `npm rebuild nodegrad` (needs a C++17 compiler, python3, pkg-config and ' +
-        'OpenBLAS: on Debian/Ubuntu `apt-get install build-essential pkg-config libopenblas-dev`).',
+        `${BUILD_HINT}.`,
       { cause: error },
     );
   }
