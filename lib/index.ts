@@ -1,3 +1,5 @@
+/// <reference types="node" preserve="true" />
+// The declarations use Node's types (Buffer, AbortSignal, streams); @types/node is a dependency.
 /**
  * nodegrad: train neural networks in Node.js. Tensors with reverse-mode autograd, layers,
  * losses and optimizers with PyTorch's names, data loading, safetensors and a fit loop; the
