@@ -181,6 +181,10 @@ describe('nodegrad errors', () => {
       await run('train', 'mnist', '--train-size', '9000', '--out', path.join(dir, 'x')),
       /^nodegrad: train-size: expected an integer in \[1, 8000\], received 9000\n$/,
     );
+    expectOneLine(
+      await run('train', 'mnist', '--optimizer', 'adam', '--momentum', '0.5'),
+      /^nodegrad: --momentum: expected --optimizer sgd .*, received --optimizer adam\n$/,
+    );
   });
 
   it('an interrupted training exits 130 and saves nothing', async () => {
@@ -204,4 +208,25 @@ describe('nodegrad errors', () => {
 it('the command file starts with a shebang, for the package bin', () => {
   const source = fs.readFileSync(path.join(__dirname, '..', 'lib', 'cli', 'main.ts'), 'utf8');
   expect(source.startsWith('#!/usr/bin/env node\n')).toBe(true);
+});
+
+it('exits quietly when the reader of its output goes away (nodegrad ... | head -1)', async () => {
+  // The compiled command, as the package bin runs it; `npm install` builds dist/.
+  const bin = path.join(__dirname, '..', 'dist', 'cli', 'main.js');
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, [
+    bin,
+    'predict',
+    '--model',
+    model,
+    '--index',
+    '3',
+    '--probabilities',
+  ]);
+  child.stdout.destroy();
+  let stderr = '';
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  const code = await new Promise((resolve) => child.on('close', resolve));
+  expect(stderr).toBe('');
+  expect(code).toBe(0);
 });

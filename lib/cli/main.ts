@@ -101,7 +101,13 @@ function buildProgram(io: CliIO, print: (line?: string) => void): Command {
     .option('--train-size <n>', 'training digits, from the first (at most 8000)', integer(1), 8000)
     .option('--progress', 'show a progress bar (the default when stderr is a terminal)')
     .option('--no-progress', 'hide the progress bar')
-    .action(async (_dataset: string, flags: TrainFlags) => {
+    .action(async (_dataset: string, flags: TrainFlags, command: Command) => {
+      if (flags.optimizer !== 'sgd' && command.getOptionValueSource('momentum') === 'cli') {
+        throw new RangeError(
+          `--momentum: expected --optimizer sgd (Adam and AdamW have betas), received ` +
+            `--optimizer ${flags.optimizer}`,
+        );
+      }
       useBackend(flags.backend);
       const lr = flags.lr ?? DEFAULT_LR[flags.optimizer];
       const result = await trainMnist({
@@ -249,6 +255,12 @@ function packageVersion(): string {
 if (typeof require !== 'undefined' && typeof module !== 'undefined' && require.main === module) {
   const controller = new AbortController();
   process.once('SIGINT', () => controller.abort());
+  // A reader that goes away (`nodegrad predict ... | head -1`) is not an error of ours.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    controller.abort();
+    process.exit(process.exitCode ?? 0);
+  });
   void main(process.argv.slice(2), {
     stdout: process.stdout,
     stderr: process.stderr,

@@ -75,7 +75,7 @@ export interface FitOptions {
   /** Held-out data evaluated after each epoch (valLoss, valAccuracy). */
   validation?: BatchSource;
   callbacks?: Callbacks;
-  /** Show a progress bar on stderr; defaults to whether stderr is a terminal. */
+  /** Show a progress bar on stderr (off by default: library code prints nothing unasked). */
   progress?: boolean;
   /** Stops training at the next batch boundary; fit then rejects with `signal.reason`. */
   signal?: AbortSignal;
@@ -290,7 +290,7 @@ function checkFitOptions(
     metrics = [],
     validation,
     callbacks = {},
-    progress = process.stderr.isTTY === true,
+    progress = false,
     signal,
     yieldEvery = 1,
   } = options;
