@@ -4,8 +4,9 @@
  *
  * The addon checks every argument itself and throws TypeError/RangeError in the library's one
  * error shape, so its functions serve as the Backend's methods directly: they run thousands
- * of times per second on tiny tensors, and nothing stands between them and the caller. The addon takes Float32Array only; a Float64Array gets a
- * TypeError (the tensor layer sends float64 to the reference backend).
+ * of times per second on tiny tensors, and nothing stands between them and the caller. The
+ * addon takes Float32Array only; a Float64Array gets a TypeError (the tensor layer sends
+ * float64 to the reference backend).
  */
 
 import * as path from 'node:path';

@@ -46,7 +46,8 @@ export class Linear extends Module {
   }
 
   protected override extraRepr(): string {
-    return `in_features=${this.inFeatures}, out_features=${this.outFeatures}, bias=${this.bias !== null}`;
+    const bias = this.bias !== null;
+    return `in_features=${this.inFeatures}, out_features=${this.outFeatures}, bias=${bias}`;
   }
 
   private name(): string {

@@ -23,9 +23,8 @@ export function broadcastShapes(where: string, a: readonly number[], b: readonly
     const da = a[a.length - ndim + i] ?? 1;
     const db = b[b.length - ndim + i] ?? 1;
     if (da !== db && da !== 1 && db !== 1) {
-      throw new RangeError(
-        `${where}: expected shapes that broadcast, received ${shapeString(a)} and ${shapeString(b)}`,
-      );
+      const received = `${shapeString(a)} and ${shapeString(b)}`;
+      throw new RangeError(`${where}: expected shapes that broadcast, received ${received}`);
     }
     out[i] = da === 1 ? db : da;
   }
