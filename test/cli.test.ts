@@ -62,7 +62,10 @@ describe('nodegrad train mnist', () => {
     expect(lines[0]).toMatch(/^training a 784-256-128-10 ReLU perceptron on 1,000 digits, /);
     expect(lines[0]).toMatch(/sgd lr 0\.03 momentum 0\.9, batch 64$/);
     expect(lines[1]).toMatch(
-      /^epoch 1\/2 {2}loss \d\.\d{4} {2}train acc \d+\.\d\d% {2}test acc \d+\.\d\d% {2}[\d,]+ samples\/s$/,
+      new RegExp(
+        '^epoch 1\\/2 {2}loss \\d\\.\\d{4} {2}train acc \\d+\\.\\d\\d% {2}' +
+          'test acc \\d+\\.\\d\\d% {2}[\\d,]+ samples\\/s$',
+      ),
     );
     expect(lines[2]).toMatch(/^epoch 2\/2 /);
     expect(lines[3]).toMatch(/^test accuracy \d+\.\d\d% \(\d+ of 2,000 held-out digits\)$/);

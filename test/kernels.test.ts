@@ -340,7 +340,8 @@ describe('reference softmax and cross-entropy', () => {
         ref.crossEntropyForward(f32([0, 0, 0, 0]), Int32Array.from([0, bad]), 2, 2, probs),
       ).toThrow(
         new RangeError(
-          `crossEntropyForward: targets[1]: expected an integer class index in [0, 2), received ${bad}`,
+          'crossEntropyForward: targets[1]: expected an integer class index in [0, 2), ' +
+            `received ${bad}`,
         ),
       );
     }
@@ -692,8 +693,11 @@ function kernelCases(): Record<keyof Omit<Backend, 'name'>, KernelCase[]> {
             magnitude,
             ldc,
           );
+          const label =
+            `${m}x${n}x${k} transA=${transA} transB=${transB} ` +
+            `lda=${lda} ldb=${ldb} ldc=${ldc} alpha=${alpha} beta=${beta}`;
           gemmCases.push({
-            label: `${m}x${n}x${k} transA=${transA} transB=${transB} lda=${lda} ldb=${ldb} ldc=${ldc} alpha=${alpha} beta=${beta}`,
+            label,
             tolerance: GEMM,
             scale: { c: magnitude },
             run: (b) => {
@@ -1178,7 +1182,7 @@ describe('backend selection', () => {
     else process.env.NODEGRAD_BACKEND = savedEnv;
   });
 
-  it('falls back to the reference with exactly one warning that says why and how to fix it', async () => {
+  it('falls back to the reference with exactly one warning: why, and how to fix it', async () => {
     const { backends } = await withBrokenAddon();
 
     expect(backends.getBackend()).toBe(backends.referenceBackend);
@@ -1210,7 +1214,7 @@ describe('backend selection', () => {
     expect(backends.nativeBackend()).toBeNull();
   });
 
-  it('NODEGRAD_BACKEND=reference uses the reference without loading the addon or warning', async () => {
+  it('NODEGRAD_BACKEND=reference uses the reference; does not load the addon or warn', async () => {
     process.env.NODEGRAD_BACKEND = 'reference';
     const { backends, createNativeBackend } = await withBrokenAddon();
     expect(backends.getBackend().name).toBe('reference');
@@ -1219,7 +1223,7 @@ describe('backend selection', () => {
     expect(emitWarning).not.toHaveBeenCalled();
   });
 
-  it('NODEGRAD_BACKEND=native throws when the addon cannot load; another value is rejected', async () => {
+  it('NODEGRAD_BACKEND=native throws when the addon cannot load; others are rejected', async () => {
     process.env.NODEGRAD_BACKEND = 'native';
     const { backends } = await withBrokenAddon();
     expect(() => backends.getBackend()).toThrow(LOAD_ERROR);
@@ -1241,35 +1245,35 @@ describe('backend selection', () => {
     expect(backends.threads()).toBe(1);
   });
 
-  it.skipIf(skipReason !== null)(
-    `uses the native backend when it loads, with its SIMD level and BLAS threads${skipReason ? ` (skipped: ${skipReason})` : ''}`,
-    async () => {
-      const backends = await import('../lib/backend/index');
-      expect(backends.getBackend().name).toBe('native');
-      expect(emitWarning).not.toHaveBeenCalled();
+  const usesNativeTitle =
+    'uses the native backend when it loads, with its SIMD level and BLAS threads' +
+    (skipReason ? ` (skipped: ${skipReason})` : '');
+  it.skipIf(skipReason !== null)(usesNativeTitle, async () => {
+    const backends = await import('../lib/backend/index');
+    expect(backends.getBackend().name).toBe('native');
+    expect(emitWarning).not.toHaveBeenCalled();
 
-      const info = backends.backendInfo();
-      expect(info.reason).toBe('the native addon loaded');
-      expect(info.simdLevels).toContain('scalar');
-      expect(info.simdLevels).toContain(info.simd);
-      expect(info.blas?.threads).toBeGreaterThanOrEqual(1);
+    const info = backends.backendInfo();
+    expect(info.reason).toBe('the native addon loaded');
+    expect(info.simdLevels).toContain('scalar');
+    expect(info.simdLevels).toContain(info.simd);
+    expect(info.blas?.threads).toBeGreaterThanOrEqual(1);
 
-      const startThreads = backends.threads();
-      const startLevel = backends.simd();
-      try {
-        expect(backends.threads(1)).toBe(1);
-        expect(backends.simd('scalar')).toBe('scalar');
-        expect(backends.backendInfo().simd).toBe('scalar');
-      } finally {
-        backends.threads(startThreads);
-        backends.simd(startLevel);
-      }
-      expect(() => backends.threads(0)).toThrow(RangeError);
+    const startThreads = backends.threads();
+    const startLevel = backends.simd();
+    try {
+      expect(backends.threads(1)).toBe(1);
+      expect(backends.simd('scalar')).toBe('scalar');
+      expect(backends.backendInfo().simd).toBe('scalar');
+    } finally {
+      backends.threads(startThreads);
+      backends.simd(startLevel);
+    }
+    expect(() => backends.threads(0)).toThrow(RangeError);
 
-      backends.setBackend('reference');
-      expect(backends.getBackend().name).toBe('reference');
-      backends.setBackend('native');
-      expect(backends.getBackend().name).toBe('native');
-    },
-  );
+    backends.setBackend('reference');
+    expect(backends.getBackend().name).toBe('reference');
+    backends.setBackend('native');
+    expect(backends.getBackend().name).toBe('native');
+  });
 });

@@ -575,7 +575,8 @@ describe.skipIf(!built)('native binding argument checks', () => {
       const y = new Float32Array(3);
       addon.softmaxForward(x, 1, 3, y);
       let message = '';
-      try { addon.reluForward(x, y, -1); } catch (e) { message = e.constructor.name + ': ' + e.message; }
+      try { addon.reluForward(x, y, -1); }
+      catch (e) { message = e.constructor.name + ': ' + e.message; }
       parentPort.postMessage({ y: Array.from(y), message });
     `;
     const worker = new Worker(code, { eval: true, workerData: { root } });

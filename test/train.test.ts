@@ -79,7 +79,7 @@ describe.each(backends)('fit on the %s backend', (backend) => {
 });
 
 describe('fit', () => {
-  it('stops at the next batch boundary when the signal aborts, leaving the model usable', async () => {
+  it('stops at the next batch boundary when aborted, leaving the model usable', async () => {
     const model = toyModel();
     const controller = new AbortController();
     const steps: number[] = [];
@@ -109,7 +109,7 @@ describe('fit', () => {
     expect(model.training).toBe(true);
   });
 
-  it('rejects with the reason the caller gave, and does not start on an aborted signal', async () => {
+  it('rejects with the reason the caller gave; does not start on an aborted signal', async () => {
     const model = toyModel();
     const before = snapshot(model);
     const options = {
@@ -163,7 +163,7 @@ describe('fit', () => {
     }
   });
 
-  it('stops with an error naming the epoch and step when the loss is NaN, before updating', async () => {
+  it('stops with an error naming the epoch and step on a NaN loss, before updating', async () => {
     const model = toyModel();
     let calls = 0;
     let afterStep: number[][] = [];
