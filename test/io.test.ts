@@ -397,3 +397,40 @@ describe('saving and loading files', () => {
     fs.rmSync(path.join(dir, 'blocked'), { recursive: true });
   });
 });
+
+describe('load() checks a file before reading its data', () => {
+  // A sparse file of 1 TiB takes no disk space, and no process could read it whole: the
+  // right error (not "file too large" or an allocation failure) shows only the header was read.
+  const TIB = 2 ** 40;
+
+  function sparseFile(name: string, start: Uint8Array): string {
+    const target = path.join(dir, name);
+    fs.writeFileSync(target, start);
+    fs.truncateSync(target, TIB);
+    return target;
+  }
+
+  it('rejects a header length past the cap without reading the data', async () => {
+    const prefix = Buffer.alloc(8);
+    prefix.writeBigUInt64LE(2n ** 62n, 0);
+    const huge = sparseFile('huge-length.safetensors', prefix);
+    const expected = /expected a header of at most 100000000 bytes/;
+    expect(() => load(huge)).toThrow(expected);
+    await expect(loadAsync(huge)).rejects.toThrow(expected);
+    fs.rmSync(huge);
+  });
+
+  it('rejects tensors that claim more bytes than the file has without reading the data', () => {
+    const claim = { w: { dtype: 'F32', shape: [2 ** 39], data_offsets: [0, 2 ** 41] } };
+    const huge = sparseFile('huge-claim.safetensors', file(claim));
+    expect(() => load(huge)).toThrow(/tensor "w"/);
+    fs.rmSync(huge);
+  });
+
+  it('refuses what is not a regular file instead of reading it forever', async () => {
+    expect(() => load('/dev/zero')).toThrow(
+      'load("/dev/zero"): expected a regular file, received another kind',
+    );
+    await expect(loadAsync('/dev/zero')).rejects.toThrow('expected a regular file');
+  });
+});

@@ -4,7 +4,14 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { debug } from '../debug';
 import type { Tensor } from '../tensor';
-import { deserialize, deserializeWithMetadata, serialize } from './safetensors';
+import { rangeError, verbatim } from '../errors';
+import {
+  deserialize,
+  deserializeWithMetadata,
+  MAX_HEADER_BYTES,
+  parseHeader,
+  serialize,
+} from './safetensors';
 
 /** A fresh name beside the target, so the final rename stays within one file system. */
 function tempPathFor(target: string): string {
@@ -68,7 +75,7 @@ export function save(
  * model.loadStateDict(load('mnist-mlp.safetensors'));
  */
 export function load(file: string): Record<string, Tensor> {
-  return deserialize(fs.readFileSync(file));
+  return deserialize(readChecked(file));
 }
 
 /** Loads the tensors and the `__metadata__` strings of a .safetensors file. */
@@ -76,7 +83,48 @@ export function loadWithMetadata(file: string): {
   tensors: Record<string, Tensor>;
   metadata: Record<string, string>;
 } {
-  return deserializeWithMetadata(fs.readFileSync(file));
+  return deserializeWithMetadata(readChecked(file));
+}
+
+/**
+ * Reads a safetensors file whose header has been checked first: a file that is not regular
+ * (a pipe, /dev/zero), a header length past the file, or a header whose tensors do not fit
+ * the file is rejected after reading at most the header, never the whole file.
+ */
+function readChecked(file: string): Buffer {
+  const fd = fs.openSync(file, 'r');
+  try {
+    return readAt(fd, checkHeader(file, fd), 0);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Validates the header of an open file and returns the file's size. */
+function checkHeader(file: string, fd: number): number {
+  const stat = fs.fstatSync(fd);
+  if (!stat.isFile()) {
+    throw rangeError(`load(${JSON.stringify(file)})`, 'a regular file', verbatim('another kind'));
+  }
+  const prefix = readAt(fd, Math.min(8, stat.size), 0);
+  const headerEnd = prefix.length < 8 ? 8 : 8 + Number(prefix.readBigUInt64LE(0));
+  if (headerEnd > Math.min(stat.size, 8 + MAX_HEADER_BYTES)) {
+    parseHeader(prefix, stat.size); // throws the error that names the bad length
+  }
+  parseHeader(readAt(fd, headerEnd, 0), stat.size);
+  return stat.size;
+}
+
+/** Exactly `length` bytes from `position`, or an error if the file is shorter. */
+function readAt(fd: number, length: number, position: number): Buffer {
+  const out = Buffer.alloc(length);
+  let done = 0;
+  while (done < length) {
+    const n = fs.readSync(fd, out, done, length - done, position + done);
+    if (n === 0) throw rangeError('load', `${length} bytes`, verbatim(`a file of ${done} bytes`));
+    done += n;
+  }
+  return out;
 }
 
 /** {@link save} without blocking the event loop during the write. */
@@ -105,5 +153,17 @@ export async function saveAsync(
 
 /** {@link load} without blocking the event loop during the read. */
 export async function loadAsync(file: string): Promise<Record<string, Tensor>> {
-  return deserialize(await fsp.readFile(file));
+  const handle = await fsp.open(file, 'r');
+  try {
+    // The header check reads a few bytes synchronously; the data is read asynchronously.
+    const size = checkHeader(file, handle.fd);
+    const bytes = Buffer.alloc(size);
+    const { bytesRead } = await handle.read(bytes, 0, size, 0);
+    if (bytesRead !== size) {
+      throw rangeError('loadAsync', `${size} bytes`, verbatim(`a file of ${bytesRead} bytes`));
+    }
+    return deserialize(bytes);
+  } finally {
+    await handle.close();
+  }
 }

@@ -88,16 +88,19 @@ function checkMetadata(where: string, metadata: unknown): Record<string, string>
 /**
  * Reads and validates the header of a safetensors buffer: lengths, JSON, every entry's dtype,
  * shape and offsets, byte counts and overlaps. Allocates nothing the header asks for.
+ *
+ * `bytes` needs to hold only the 8-byte length and the header when `fileLength` gives the
+ * size of the whole file, so a file can be checked before its data is read.
  */
-export function parseHeader(bytes: Uint8Array): SafetensorsHeader {
+export function parseHeader(bytes: Uint8Array, fileLength = bytes.length): SafetensorsHeader {
   if (!(bytes instanceof Uint8Array)) {
     throw typeError('safetensors', 'a Buffer or Uint8Array', bytes);
   }
 
   // 1. The header length, checked against the file and the cap before it is read.
-  if (bytes.length < 8) {
+  if (fileLength < 8 || bytes.length < 8) {
     throw new RangeError(
-      `safetensors: expected at least 8 bytes (the header length), received ${bytes.length} bytes`,
+      `safetensors: expected at least 8 bytes (the header length), received ${fileLength} bytes`,
     );
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -108,14 +111,14 @@ export function parseHeader(bytes: Uint8Array): SafetensorsHeader {
         `received a header length of ${headerLength}`,
     );
   }
-  if (headerLength > BigInt(bytes.length - 8)) {
+  if (headerLength > BigInt(fileLength - 8)) {
     throw new RangeError(
-      `safetensors: expected a header length within the file's ${bytes.length - 8} bytes ` +
+      `safetensors: expected a header length within the file's ${fileLength - 8} bytes ` +
         `after the length, received ${headerLength}`,
     );
   }
   const dataStart = 8 + Number(headerLength);
-  const dataLength = bytes.length - dataStart;
+  const dataLength = fileLength - dataStart;
 
   // 2. The JSON object.
   let header: unknown;
