@@ -56,6 +56,24 @@ describe.each(backends)('autograd on the %s backend', (name) => {
     expect(Array.from(w.grad!.data)).toEqual([4, -2]);
   });
 
+  it('multiplies matrices with a zero-size dimension, as PyTorch does', () => {
+    setBackend(name as 'native' | 'reference');
+    const a = zeros([2, 0], { requiresGrad: true });
+    const product = a.matmul(ones([0, 3]));
+    expect(product.shape).toEqual([2, 3]);
+    expect(Array.from(product.data)).toEqual([0, 0, 0, 0, 0, 0]);
+    product.sum().backward();
+    expect(a.grad!.shape).toEqual([2, 0]);
+    expect(ones([3, 2]).matmul(ones([2, 0])).shape).toEqual([3, 0]);
+    const y = F.linear(zeros([4, 0]), zeros([3, 0]), tensor([1, 2, 3]));
+    expect(y.toArray()).toEqual([
+      [1, 2, 3],
+      [1, 2, 3],
+      [1, 2, 3],
+      [1, 2, 3],
+    ]);
+  });
+
   it('gives matmul the gradients G B^T and A^T G', () => {
     setBackend(name as 'native' | 'reference');
     const a = tensor(

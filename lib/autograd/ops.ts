@@ -7,7 +7,7 @@ import type { BinaryOp, FloatArray } from '../backend/backend';
 import { rangeError, shapeString, typeError, verbatim } from '../errors';
 import { broadcastShapes, normalizeAxis, numel, sameShape, splitAt } from '../tensor/shape';
 import { Tensor } from '../tensor/tensor';
-import { allocLike, backendFor } from './dispatch';
+import { allocLike, backendFor, matmulInto } from './dispatch';
 import type { GradNode } from './engine';
 import { isGradEnabled } from './grad-mode';
 
@@ -386,19 +386,18 @@ export function matmul(aIn: Tensor, bIn: Tensor): Tensor {
   const [m, k] = a.shape;
   const n = b.shape[1];
   const out = empty(a, [m, n]);
-  backendFor(a.data).gemm(false, false, m, n, k, 1, a.data, k, b.data, n, 0, out.data, n);
+  matmulInto(false, false, m, n, k, a.data, b.data, out.data);
 
   return record(out, 'matmul', [a, b], (g) => {
-    const backend = backendFor(g);
     let ga: FloatArray | null = null;
     let gb: FloatArray | null = null;
     if (a.requiresGrad) {
       ga = allocLike(g, m * k); // dA = G B^T
-      backend.gemm(false, true, m, k, n, 1, g, n, b.data, n, 0, ga, k);
+      matmulInto(false, true, m, k, n, g, b.data, ga);
     }
     if (b.requiresGrad) {
       gb = allocLike(g, k * n); // dB = A^T G
-      backend.gemm(true, false, k, n, m, 1, a.data, k, g, n, 0, gb, n);
+      matmulInto(true, false, k, n, m, a.data, g, gb);
     }
     return [ga, gb];
   });

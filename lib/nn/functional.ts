@@ -2,7 +2,7 @@
  * Functional forms of the layers and losses, with fused kernels where a network spends its
  * time: linear is one GEMM and one bias pass, crossEntropy one softmax-and-log pass.
  */
-import { allocLike, backendFor } from '../autograd/dispatch';
+import { allocLike, backendFor, matmulInto } from '../autograd/dispatch';
 import * as ops from '../autograd/ops';
 import { record } from '../autograd/ops';
 import type { FloatArray } from '../backend/backend';
@@ -21,26 +21,12 @@ export type Reduction = 'mean' | 'sum' | 'none';
  * const y = linear(x, weight, bias); // x [batch, in], weight [out, in], bias [out]
  */
 export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): Tensor {
-  const [outFeatures, inFeatures] = weight.shape;
   checkLinearShapes(x, weight, bias);
+  const [outFeatures, inFeatures] = weight.shape;
   const batch = x.shape[0];
   const backend = backendFor(x.data);
   const y = new Tensor(allocLike(x.data, batch * outFeatures), [batch, outFeatures]);
-  backend.gemm(
-    false,
-    true,
-    batch,
-    outFeatures,
-    inFeatures,
-    1,
-    x.data,
-    inFeatures,
-    weight.data,
-    inFeatures,
-    0,
-    y.data,
-    outFeatures,
-  );
+  matmulInto(false, true, batch, outFeatures, inFeatures, x.data, weight.data, y.data);
   if (bias !== null) backend.biasAdd(y.data, bias.data, batch, outFeatures, y.data);
 
   const inputs = bias === null ? [x, weight] : [x, weight, bias];
@@ -51,39 +37,11 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
     let gb: FloatArray | null = null;
     if (x.requiresGrad) {
       gx = allocLike(g, batch * inFeatures); // dX = G W
-      be.gemm(
-        false,
-        false,
-        batch,
-        inFeatures,
-        outFeatures,
-        1,
-        g,
-        outFeatures,
-        weight.data,
-        inFeatures,
-        0,
-        gx,
-        inFeatures,
-      );
+      matmulInto(false, false, batch, inFeatures, outFeatures, g, weight.data, gx);
     }
     if (weight.requiresGrad) {
       gw = allocLike(g, outFeatures * inFeatures); // dW = G^T X
-      be.gemm(
-        true,
-        false,
-        outFeatures,
-        inFeatures,
-        batch,
-        1,
-        g,
-        outFeatures,
-        x.data,
-        inFeatures,
-        0,
-        gw,
-        inFeatures,
-      );
+      matmulInto(true, false, outFeatures, inFeatures, batch, g, x.data, gw);
     }
     if (bias?.requiresGrad) {
       gb = allocLike(g, outFeatures); // db = column sums of G
