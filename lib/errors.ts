@@ -14,20 +14,37 @@ export function verbatim(text: string): Verbatim {
   return new Verbatim(text);
 }
 
-/** Renders a received value briefly and unambiguously for an error message. */
-export function describe(value: unknown): string {
+/** Elements of an array shown in a message, and how deep nested arrays are shown. */
+const SHOWN_ELEMENTS = 8;
+const SHOWN_DEPTH = 3;
+
+/**
+ * Renders a received value briefly and unambiguously for an error message. Arrays show their
+ * first elements and a few levels only, so a huge, deep or cyclic array still gives a short
+ * message.
+ */
+export function describe(value: unknown, depth = 0): string {
   if (value instanceof Verbatim) return value.text;
   if (value === null) return 'null';
   if (value === undefined) return 'undefined';
   if (typeof value === 'number') return Number.isNaN(value) ? 'NaN' : String(value);
-  if (typeof value === 'string')
+  if (typeof value === 'string') {
     return JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value);
-  if (Array.isArray(value)) return `[${value.map(describe).join(', ')}]`;
-  if (ArrayBuffer.isView(value))
+  }
+  if (Array.isArray(value)) return describeArray(value, depth);
+  if (ArrayBuffer.isView(value)) {
     return `${value.constructor.name}(${(value as Float32Array).length})`;
+  }
   if (typeof value === 'function') return `function ${value.name || '(anonymous)'}`;
   if (typeof value === 'object') return value.constructor?.name ?? 'object';
   return typeof value;
+}
+
+function describeArray(value: unknown[], depth: number): string {
+  if (depth >= SHOWN_DEPTH) return `[…${value.length} elements]`;
+  const shown = value.slice(0, SHOWN_ELEMENTS).map((v) => describe(v, depth + 1));
+  if (value.length > SHOWN_ELEMENTS) shown.push(`… ${value.length - SHOWN_ELEMENTS} more`);
+  return `[${shown.join(', ')}]`;
 }
 
 /** "where: expected X, received Y" as a RangeError. */

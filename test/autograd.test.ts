@@ -169,6 +169,21 @@ describe('tensor creation and shape errors', () => {
     expect(() => tensor([1, 'a' as unknown as number])).toThrow(TypeError);
   });
 
+  it('gives short, clear errors for cyclic, huge and impossible inputs', () => {
+    const cyclic: unknown[] = [1];
+    cyclic.push(cyclic);
+    expect(() => tensor(cyclic as number[])).toThrow(
+      'tensor(values): expected arrays nested at most 32 deep, received deeper ones',
+    );
+    const huge = new Array(1e6).fill(0.5);
+    expect(() => ones([2]).add(huge as unknown as number)).toThrow(
+      /^add: expected a Tensor, received \[0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, … 999992 more\]$/,
+    );
+    expect(() => zeros([2 ** 31, 2 ** 31])).toThrow(
+      'Tensor: expected a number of elements this process can allocate, received 4611686018427388000',
+    );
+  });
+
   it('rejects data whose length does not match the shape', () => {
     expect(() => tensor(new Float32Array(5), { shape: [2, 3] })).toThrow(
       'Tensor: expected 6 elements for shape [2, 3], received 5',

@@ -184,10 +184,19 @@ export class Tensor {
 }
 
 function allocate(dtype: DType | undefined, n: number): FloatArray {
-  if (dtype === undefined || dtype === 'float32') return new Float32Array(n);
-  if (dtype === 'float64') return new Float64Array(n);
-  throw typeError('dtype', "'float32' or 'float64'", dtype);
+  if (dtype !== undefined && dtype !== 'float32' && dtype !== 'float64') {
+    throw typeError('dtype', "'float32' or 'float64'", dtype);
+  }
+  try {
+    return dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
+  } catch {
+    // V8 says only "Invalid typed array length"; say what was asked for.
+    throw rangeError('Tensor', 'a number of elements this process can allocate', n);
+  }
 }
+
+/** Nested arrays deeper than this are rejected (a cycle would otherwise never end). */
+const MAX_NESTING = 32;
 
 function flatten(where: string, values: NestedArray, shape: number[], out: number[], dim = 0) {
   if (!Array.isArray(values)) {
@@ -196,6 +205,9 @@ function flatten(where: string, values: NestedArray, shape: number[], out: numbe
       throw rangeError(where, 'a rectangular nested array', verbatim('ragged rows'));
     out.push(values);
     return;
+  }
+  if (dim >= MAX_NESTING) {
+    throw rangeError(where, `arrays nested at most ${MAX_NESTING} deep`, verbatim('deeper ones'));
   }
   if (dim === shape.length) shape.push(values.length);
   else if (shape[dim] !== values.length) {
