@@ -184,6 +184,12 @@ describe('nodegrad errors', () => {
       await run('train', 'mnist', '--train-size', '9000', '--out', path.join(dir, 'x')),
       /^nodegrad: train-size: expected an integer in \[1, 8000\], received 9000\n$/,
     );
+    const unwritable = await run('train', 'mnist', '--out', '/nonexistent/dir/x.safetensors');
+    expectOneLine(
+      unwritable,
+      /^nodegrad: --out \/nonexistent\/dir\/x.safetensors: expected a file in a writable directory/,
+    );
+    expect(unwritable.stdout).toBe(''); // refused before training started
     expectOneLine(
       await run('train', 'mnist', '--optimizer', 'adam', '--momentum', '0.5'),
       /^nodegrad: --momentum: expected --optimizer sgd .*, received --optimizer adam\n$/,

@@ -2,6 +2,9 @@
  * The MNIST job behind `nodegrad train mnist`, `evaluate` and `predict`: a 784-256-128-10 ReLU
  * perceptron trained on the first digits of the `mnist` package and tested on the last 2,000.
  */
+import fs from 'node:fs';
+import path from 'node:path';
+
 import { Tensor, manualSeed, noGrad } from '../tensor';
 import { Linear, ReLU, Sequential, crossEntropy } from '../nn';
 import { SGD, Adam, AdamW } from '../optim';
@@ -109,6 +112,7 @@ function makeOptimizer(name: OptimizerName, params: Tensor[], lr: number, moment
 
 /** Trains the perceptron, evaluating on the held-out digits after each epoch, and saves it. */
 export async function trainMnist(options: TrainOptions): Promise<TrainResult> {
+  checkWritableDirectory(options.out);
   const { train, test } = splits(options.trainSize);
   options.onStart?.(train.labels.length, test.labels.length);
 
@@ -145,6 +149,16 @@ export async function trainMnist(options: TrainOptions): Promise<TrainResult> {
     trainSize: train.labels.length,
     testSize: test.labels.length,
   };
+}
+
+/** Fails before training, not after it, when the weights could not be saved. */
+function checkWritableDirectory(file: string): void {
+  const dir = path.dirname(path.resolve(file));
+  try {
+    fs.accessSync(dir, fs.constants.W_OK);
+  } catch {
+    throw new RangeError(`--out ${file}: expected a file in a writable directory, received ${dir}`);
+  }
 }
 
 /** The perceptron with the weights of a .safetensors file. */
