@@ -74,6 +74,18 @@ describe.each(backends)('autograd on the %s backend', (name) => {
     ]);
   });
 
+  it('keeps the sign of zero through neg, and copies class targets', () => {
+    setBackend(name as 'native' | 'reference');
+    expect(Object.is(tensor([0]).neg().data[0], -0)).toBe(true);
+    expect(Object.is(tensor([-0]).neg().data[0], 0)).toBe(true);
+    const logits = tensor([[1, 2, 3]], { requiresGrad: true });
+    const targets = Int32Array.from([2]);
+    const loss = F.crossEntropy(logits, targets);
+    targets[0] = 7; // reused by the caller before backward
+    loss.backward();
+    expect(logits.grad!.data[2]).toBeLessThan(0);
+  });
+
   it('gives matmul the gradients G B^T and A^T G', () => {
     setBackend(name as 'native' | 'reference');
     const a = tensor(

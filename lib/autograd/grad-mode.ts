@@ -8,6 +8,8 @@ export function isGradEnabled(): boolean {
 /**
  * Runs fn without recording the graph, as `with torch.no_grad()` does; ops inside build
  * tensors that do not require gradients. Restores the previous mode even if fn throws.
+ * The mode is global and fn runs synchronously: in an async fn, only the part before the
+ * first `await` runs without the graph.
  *
  * @example
  * const prediction = noGrad(() => model.forward(x)).argmax(1);

@@ -175,12 +175,13 @@ function unary(
   });
 }
 
+/** -x; adding -0 (not +0) after scaling keeps neg(0) = -0, as in PyTorch. */
 export function neg(x: Tensor): Tensor {
   return unary(
     'neg',
     x,
-    (xd, yd, n) => backendFor(xd).affine(xd, -1, 0, yd, n),
-    (_x, _y, g, gx) => backendFor(g).affine(g, -1, 0, gx, g.length),
+    (xd, yd, n) => backendFor(xd).affine(xd, -1, -0, yd, n),
+    (_x, _y, g, gx) => backendFor(g).affine(g, -1, -0, gx, g.length),
   );
 }
 

@@ -241,7 +241,8 @@ function classIndices(target: unknown, rows: number, classes: number): Int32Arra
   if (values.length !== rows) {
     throw rangeError(where, `${rows} class indices (one per row of input)`, values.length);
   }
-  const out = values instanceof Int32Array ? values : new Int32Array(rows);
+  // A copy: the backward must see the targets of the forward even if the caller reuses them.
+  const out = new Int32Array(rows);
   for (let i = 0; i < rows; i++) {
     const v = values[i];
     if (!Number.isInteger(v) || v < 0 || v >= classes) {
