@@ -144,6 +144,14 @@ describe('Module registration', () => {
     expect(Object.keys(model.stateDict())).toEqual(['a.weight', 'a.bias', 'b.weight', 'b.bias']);
   });
 
+  it('saves a module used twice under both names, as PyTorch state_dict does', () => {
+    const shared = new Linear(3, 3);
+    const model = new Sequential(shared, new ReLU(), shared);
+    expect(Object.keys(model.stateDict())).toEqual(['0.weight', '0.bias', '2.weight', '2.bias']);
+    expect(model.parameters()).toEqual([shared.weight, shared.bias]);
+    model.loadStateDict(model.stateDict()); // strict: every saved key has a home
+  });
+
   it('supports explicit registerParameter and registerModule', () => {
     class Explicit extends Module {
       constructor() {

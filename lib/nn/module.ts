@@ -1,5 +1,6 @@
 import { Tensor } from '../tensor';
 import { shapeString, typeError } from '../errors';
+import { sameShape } from '../tensor/shape';
 
 /** Tensors that were made parameters with {@link Module.param} or registerParameter. */
 const parameterTensors = new WeakSet<Tensor>();
@@ -207,15 +208,24 @@ export abstract class Module {
     return `${head}\n${lines.join('\n')}\n)`;
   }
 
-  /** Every parameter under every name it has, duplicates included (what stateDict saves). */
-  private *allNamedParameters(): IterableIterator<[string, Tensor]> {
-    for (const [prefix, module] of this.namedModules()) {
-      for (const [name, value] of Object.entries(module)) {
-        if (value instanceof Tensor && parameterTensors.has(value)) {
-          yield [prefix === '' ? name : `${prefix}.${name}`, value];
-        }
-      }
+  /**
+   * Every parameter under every name it has, duplicates included (what stateDict saves, as
+   * PyTorch's state_dict lists a module shared by two parents under both names).
+   */
+  private *allNamedParameters(
+    prefix = '',
+    ancestors = new Set<Module>(),
+  ): IterableIterator<[string, Tensor]> {
+    const path = (name: string) => (prefix === '' ? name : `${prefix}.${name}`);
+    for (const [name, value] of Object.entries(this)) {
+      if (value instanceof Tensor && parameterTensors.has(value)) yield [path(name), value];
     }
+    // A module that contains itself would recurse forever; PyTorch's walk skips it too.
+    ancestors.add(this);
+    for (const [name, child] of this.namedChildren()) {
+      if (!ancestors.has(child)) yield* child.allNamedParameters(path(name), ancestors);
+    }
+    ancestors.delete(this);
   }
 }
 
@@ -223,8 +233,4 @@ function checkName(where: string, name: unknown): void {
   if (typeof name !== 'string' || name === '' || name.includes('.')) {
     throw typeError(where, 'a non-empty name without dots', name);
   }
-}
-
-function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((size, i) => size === b[i]);
 }
