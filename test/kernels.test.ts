@@ -5,6 +5,7 @@
  * backend is chosen.
  */
 
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -81,6 +82,14 @@ describe('reference gemm', () => {
     const c = f64([1, 2, 3, 4]);
     ref.gemm(false, false, 2, 2, 0, 1, f64([]), 1, f64([]), 2, 3, c, 2);
     expect(Array.from(c)).toEqual([3, 6, 9, 12]);
+  });
+
+  it('with k = 0 sets C = beta * C whatever alpha is, as BLAS and the native backend do', () => {
+    const c = f64([1, 2, 3, 4]);
+    ref.gemm(false, false, 2, 2, 0, Infinity, f64([]), 1, f64([]), 2, 0.5, c, 2);
+    expect(Array.from(c)).toEqual([0.5, 1, 1.5, 2]);
+    ref.gemm(false, false, 2, 2, 0, NaN, f64([]), 1, f64([]), 2, 0, c, 2);
+    expect(Array.from(c)).toEqual([0, 0, 0, 0]);
   });
 
   it('rejects an A shorter than m, k and lda require, naming the parameter', () => {
@@ -239,6 +248,15 @@ describe('reference rows, columns and reductions', () => {
     expect(Array.from(out.subarray(0, 2))).toEqual([6, 15]);
     // [2, 1, 3] viewed as [outer=2, n=1, inner=3]: a copy.
     ref.reduceSum(x, 2, 1, 3, new Float32Array(6));
+  });
+
+  it('sums over an empty range write zeros: reduceSum with n = 0, columnSum with rows = 0', () => {
+    const out = new Float32Array(6).fill(NaN);
+    ref.reduceSum(new Float32Array(0), 3, 0, 2, out);
+    expect(Array.from(out)).toEqual([0, 0, 0, 0, 0, 0]);
+    const sums = new Float64Array(5).fill(NaN);
+    ref.columnSum(new Float64Array(0), 0, 5, sums);
+    expect(Array.from(sums)).toEqual([0, 0, 0, 0, 0]);
   });
 
   it('reduceMax takes the first maximum on ties', () => {
@@ -1130,6 +1148,20 @@ describe.skipIf(skipReason !== null)(
           });
         }
 
+        it('sums over an empty range write zeros, as the reference does', (ctx) => {
+          if (!available) return ctx.skip(`this CPU or build has no ${level}`);
+          for (const backend of [native!, ref]) {
+            const out = new Float32Array(6).fill(NaN);
+            backend.reduceSum(new Float32Array(0), 3, 0, 2, out);
+            expect(Array.from(out)).toEqual([0, 0, 0, 0, 0, 0]);
+            const sums = new Float32Array(37).fill(NaN);
+            backend.columnSum(new Float32Array(0), 0, 37, sums);
+            expect(Array.from(sums)).toEqual(new Array(37).fill(0));
+            const probs = new Float32Array(0);
+            expect(backend.crossEntropyForward(probs, new Int32Array(0), 0, 10, probs)).toBe(0);
+          }
+        });
+
         it('rejects an output shorter than n, as the reference does', (ctx) => {
           if (!available) return ctx.skip(`this CPU or build has no ${level}`);
           for (const backend of [native!, ref]) {
@@ -1142,6 +1174,131 @@ describe.skipIf(skipReason !== null)(
     }
   },
 );
+
+// =============================================================================================
+// Empty work: a kernel with nothing to write returns at once, however large its other sizes
+// (looping over 2^52 empty rows would hang the process). Each backend runs the calls in a child
+// process with a time limit, so a regression fails here instead of hanging the test run.
+
+/** Calls with nothing to write, valid for both backends; F(n) and I(n) make typed arrays. */
+const EMPTY_WORK = [
+  'gemm(false, false, 2 ** 31 - 1, 0, 0, 1, F(0), 1, F(0), 1, 0, F(0), 1)',
+  'gemm(true, true, 0, 0, 2 ** 31 - 1, 1, F(0), 1, F(0), 2 ** 31 - 1, 0, F(0), 1)',
+  'gemm(false, false, 0, 2 ** 31 - 1, 0, 1, F(0), 1, F(0), 2 ** 31 - 1, 0, F(0), 2 ** 31 - 1)',
+  "binaryForward('add', F(0), [2 ** 52, 0], F(0), [1, 0], F(0), [2 ** 52, 0])",
+  "binaryForward('mul', F(0), [0, 1, 2 ** 52], F(3), [3, 1], F(0), [0, 3, 2 ** 52])",
+  'permute(F(0), [2 ** 52, 0], [1, 0], F(0))',
+  'biasAdd(F(0), F(0), 2 ** 52, 0, F(0))',
+  'columnSum(F(0), 2 ** 52, 0, F(0))',
+  'reduceSum(F(0), 2 ** 52, 0, 0, F(0))',
+  'reduceSum(F(0), 2 ** 52, 3, 0, F(0))',
+  'reduceSum(F(0), 1, 2 ** 52, 0, F(0))',
+  'reduceSum(F(0), 0, 2 ** 52, 3, F(0))',
+  'reduceSum(F(0), 0, 3, 2 ** 52, F(0))',
+  'reduceMax(F(0), 2 ** 52, 1, 0, F(0), I(0))',
+  'reduceMax(F(0), 1, 2 ** 31 - 1, 0, F(0), I(0))',
+  'reduceMax(F(0), 0, 2 ** 31 - 1, 3, F(0), I(0))',
+  'softmaxForward(F(0), 2 ** 52, 0, F(0))',
+  'softmaxForward(F(0), 0, 2 ** 52, F(0))',
+  'softmaxBackward(F(0), F(0), 2 ** 52, 0, F(0))',
+  'logSoftmaxForward(F(0), 2 ** 52, 0, F(0))',
+  'logSoftmaxForward(F(0), 0, 2 ** 52, F(0))',
+  'logSoftmaxBackward(F(0), F(0), 2 ** 52, 0, F(0))',
+  'crossEntropyForward(F(0), I(0), 0, 2 ** 52, F(0))',
+  'crossEntropyBackward(F(0), I(0), 0, 2 ** 52, 1, F(0))',
+];
+
+/** More empty work for the reference alone: the addon caps gemm's sizes at 2^31 - 1. */
+const REFERENCE_EMPTY_WORK = [
+  'gemm(false, false, 2 ** 52, 0, 0, 1, F(0), 1, F(0), 1, 0, F(0), 1)',
+  'gemm(false, false, 0, 2 ** 40, 0, 1, F(0), 1, F(0), 2 ** 40, 0, F(0), 2 ** 40)',
+  'gemm(true, true, 0, 2 ** 40, 0, 1, F(0), 1, F(0), 1, 0, F(0), 2 ** 40)',
+];
+
+/**
+ * The child: runs each call on the backend (the addon at each of its SIMD levels, or the
+ * reference) and prints one line of JSON per call as it returns.
+ */
+const EMPTY_WORK_CHILD = `
+const { backend, calls } = JSON.parse(process.argv[1]);
+const F = (n) => new Float32Array(n);
+const I = (n) => new Int32Array(n);
+const b = backend === 'reference'
+  ? require('./lib/backend/reference.ts').referenceBackend
+  : require('node-gyp-build')(process.cwd());
+const levels = backend === 'reference' ? ['reference'] : b.simdLevels();
+for (const level of levels) {
+  if (level !== 'reference') b.setSimd(level);
+  for (const call of calls) {
+    let error = null;
+    try {
+      new Function('b', 'F', 'I', 'b.' + call)(b, F, I);
+    } catch (e) {
+      error = String(e);
+    }
+    console.log(JSON.stringify({ key: level + ' ' + call, error }));
+  }
+}
+`;
+
+const EMPTY_WORK_LIMIT_MS = 20_000;
+
+/** Runs the calls in a child process; maps "level call" to null (returned) or the error. */
+function runEmptyWork(backend: 'reference' | 'native', calls: string[]) {
+  const args = backend === 'reference' ? ['--import', 'tsx'] : [];
+  const child = spawnSync(
+    process.execPath,
+    [...args, '-e', EMPTY_WORK_CHILD, JSON.stringify({ backend, calls })],
+    { cwd: root, encoding: 'utf8', timeout: EMPTY_WORK_LIMIT_MS, killSignal: 'SIGKILL' },
+  );
+  const results = new Map<string, string | null>();
+  for (const line of child.stdout.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    const { key, error } = JSON.parse(line) as { key: string; error: string | null };
+    results.set(key, error);
+  }
+  return { results, stderr: child.stderr };
+}
+
+describe('kernels with nothing to write return at once', () => {
+  const notReached = `did not return within ${EMPTY_WORK_LIMIT_MS / 1000} s (or not reached)`;
+
+  describe('reference', () => {
+    let run: ReturnType<typeof runEmptyWork>;
+    beforeAll(() => {
+      run = runEmptyWork('reference', [...EMPTY_WORK, ...REFERENCE_EMPTY_WORK]);
+    }, 2 * EMPTY_WORK_LIMIT_MS);
+
+    for (const call of [...EMPTY_WORK, ...REFERENCE_EMPTY_WORK]) {
+      it(call, () => {
+        const key = `reference ${call}`;
+        const outcome = run.results.has(key) ? run.results.get(key) : notReached;
+        expect(outcome, run.stderr).toBeNull();
+      });
+    }
+  });
+
+  describe.skipIf(skipReason !== null)('native', () => {
+    let run: ReturnType<typeof runEmptyWork>;
+    let levels: string[] = [];
+    beforeAll(async () => {
+      const backends = await import('../lib/backend/index');
+      levels = (backends.nativeBackend() as unknown as { simdLevels(): string[] }).simdLevels();
+      run = runEmptyWork('native', EMPTY_WORK);
+    }, 2 * EMPTY_WORK_LIMIT_MS);
+
+    for (const level of KNOWN_LEVELS) {
+      for (const call of EMPTY_WORK) {
+        it(`at ${level}: ${call}`, (ctx) => {
+          if (!levels.includes(level)) return ctx.skip(`this CPU or build has no ${level}`);
+          const key = `${level} ${call}`;
+          const outcome = run.results.has(key) ? run.results.get(key) : notReached;
+          expect(outcome, run.stderr).toBeNull();
+        });
+      }
+    }
+  });
+});
 
 // =============================================================================================
 // Part three: choosing the backend. Each test imports lib/backend/index afresh, so the lazy

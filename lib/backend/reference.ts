@@ -225,6 +225,17 @@ function gemm(
   checkArray('gemm', 'b', b, matrixExtent(bRows, bCols, ldb));
   checkArray('gemm', 'c', c, matrixExtent(m, n, ldc));
 
+  // No k: C = beta * C, whatever alpha is (BLAS's rule), beta = 0 writing zeros. Nothing at all
+  // to do when C is empty, however large the other sizes.
+  if (m === 0 || n === 0) return;
+  if (k === 0) {
+    for (let i = 0; i < m; i++) {
+      const cRow = i * ldc;
+      for (let j = 0; j < n; j++) c[cRow + j] = beta === 0 ? 0 : beta * c[cRow + j];
+    }
+    return;
+  }
+
   // Element (i, p) of op(A) is at i * aRowStep + p * aColStep; likewise for op(B).
   const aRowStep = transA ? 1 : lda;
   const aColStep = transA ? lda : 1;
@@ -413,6 +424,7 @@ function biasAdd(x: FloatArray, bias: FloatArray, rows: number, cols: number, ou
   checkArray('biasAdd', 'x', x, size);
   checkArray('biasAdd', 'out', out, size);
   checkArray('biasAdd', 'bias', bias, cols);
+  if (rows === 0 || cols === 0) return;
   for (let r = 0; r < rows; r++) {
     const row = r * cols;
     for (let c = 0; c < cols; c++) out[row + c] = x[row + c] + bias[c];
@@ -442,6 +454,9 @@ function reduceSumUnchecked(
   inner: number,
   out: FloatArray,
 ): void {
+  // No output, however large outer or n. (n = 0 leaves sums of nothing: zeros, written below.)
+  if (outer === 0 || inner === 0) return;
+
   // For each outer block, add the n rows of `inner` elements into a double accumulator, in
   // order, so memory is read contiguously.
   const acc = scratchOf(inner);
@@ -475,6 +490,7 @@ function reduceMax(
   if (argmax.length < outer * inner) {
     throw rangeError('reduceMax: argmax', `at least ${outer * inner} elements`, argmax);
   }
+  if (outer === 0 || inner === 0) return;
 
   for (let o = 0; o < outer; o++) {
     for (let i = 0; i < inner; i++) {
@@ -569,6 +585,7 @@ function softmaxForward(x: FloatArray, rows: number, cols: number, y: FloatArray
   const size = checkRows('softmaxForward', rows, cols);
   checkArray('softmaxForward', 'x', x, size);
   checkArray('softmaxForward', 'y', y, size);
+  if (size === 0) return;
   const e = scratchOf(cols);
   for (let r = 0; r < rows; r++) {
     const row = r * cols;
@@ -588,6 +605,7 @@ function softmaxBackward(
   checkArray('softmaxBackward', 'y', y, size);
   checkArray('softmaxBackward', 'gy', gy, size);
   checkArray('softmaxBackward', 'gx', gx, size);
+  if (size === 0) return;
   for (let r = 0; r < rows; r++) {
     const row = r * cols;
     let dot = 0;
@@ -600,6 +618,7 @@ function logSoftmaxForward(x: FloatArray, rows: number, cols: number, y: FloatAr
   const size = checkRows('logSoftmaxForward', rows, cols);
   checkArray('logSoftmaxForward', 'x', x, size);
   checkArray('logSoftmaxForward', 'y', y, size);
+  if (size === 0) return;
   const e = scratchOf(cols);
   for (let r = 0; r < rows; r++) {
     const row = r * cols;
@@ -620,6 +639,7 @@ function logSoftmaxBackward(
   checkArray('logSoftmaxBackward', 'y', y, size);
   checkArray('logSoftmaxBackward', 'gy', gy, size);
   checkArray('logSoftmaxBackward', 'gx', gx, size);
+  if (size === 0) return;
   for (let r = 0; r < rows; r++) {
     const row = r * cols;
     let sum = 0;
@@ -640,6 +660,7 @@ function crossEntropyForward(
   checkArray('crossEntropyForward', 'probs', probs, size);
   checkTargets('crossEntropyForward', targets, rows);
   checkClassIndices('crossEntropyForward', targets, rows, cols);
+  if (size === 0) return 0;
 
   // Per row: softmax into probs, and -log softmax(x)[t] = max + log(sum) - x[t], which stays
   // finite however small the target's probability is.
@@ -668,6 +689,7 @@ function crossEntropyBackward(
   checkArray('crossEntropyBackward', 'gx', gx, size);
   checkTargets('crossEntropyBackward', targets, rows);
   checkClassIndices('crossEntropyBackward', targets, rows, cols);
+  if (size === 0) return;
   for (let r = 0; r < rows; r++) {
     const row = r * cols;
     const target = targets[r];

@@ -44,7 +44,10 @@ SimdLevel simd_level();
 SimdLevel set_simd_level(SimdLevel level);
 
 // -------------------------------------------------------------------------------------------
-// The dispatched kernels. n, rows, cols, outer and inner are element counts >= 0.
+// The dispatched kernels. n, rows, cols, outer and inner are element counts >= 0. A kernel
+// with nothing to write returns at once, however large its other sizes: rows may be 2^52 when
+// cols is 0. A sum over an empty range (reduce_sum with n = 0, column_sum with rows = 0) writes
+// zeros.
 
 enum class BinaryOp : int { kAdd = 0, kSub = 1, kMul = 2, kDiv = 3 };
 

@@ -113,12 +113,16 @@ void tanh_backward(const float* y, const float* gy, float* gx, int64_t n) {
 // Bias, sums and maxima.
 
 void bias_add(const float* x, const float* bias, int64_t rows, int64_t cols, float* out) {
+  if (rows == 0 || cols == 0) return;
   for (int64_t r = 0; r < rows; r++) {
     for (int64_t c = 0; c < cols; c++) out[r * cols + c] = x[r * cols + c] + bias[c];
   }
 }
 
 void reduce_sum(const float* x, int64_t outer, int64_t n, int64_t inner, float* out) {
+  // No output: outer may still be 2^52 when inner is 0. (n = 0 writes zeros below.)
+  if (outer == 0 || inner == 0) return;
+
   // Columns are summed in double, a block of them at a time so the partial sums fit on the
   // stack and each row of the block is read contiguously.
   constexpr int64_t kBlock = 256;
@@ -143,6 +147,7 @@ void column_sum(const float* x, int64_t rows, int64_t cols, float* out) {
 
 void reduce_max(const float* x, int64_t outer, int64_t n, int64_t inner, float* out,
                 int32_t* argmax) {
+  if (outer == 0 || inner == 0) return;
   for (int64_t o = 0; o < outer; o++) {
     for (int64_t i = 0; i < inner; i++) {
       // Start from the identity -inf at index 0; the first strict maximum wins, and the
@@ -185,6 +190,7 @@ double row_exp_sum(const float* x, int64_t cols, double max) {
 }
 
 void softmax_forward(const float* x, int64_t rows, int64_t cols, float* y) {
+  if (rows == 0 || cols == 0) return;
   for (int64_t r = 0; r < rows; r++) {
     const float* xr = x + r * cols;
     float* yr = y + r * cols;
@@ -195,6 +201,7 @@ void softmax_forward(const float* x, int64_t rows, int64_t cols, float* y) {
 }
 
 void softmax_backward(const float* y, const float* gy, int64_t rows, int64_t cols, float* gx) {
+  if (rows == 0 || cols == 0) return;
   for (int64_t r = 0; r < rows; r++) {
     const int64_t row = r * cols;
     double dot = 0;
@@ -206,6 +213,7 @@ void softmax_backward(const float* y, const float* gy, int64_t rows, int64_t col
 }
 
 void log_softmax_forward(const float* x, int64_t rows, int64_t cols, float* y) {
+  if (rows == 0 || cols == 0) return;
   for (int64_t r = 0; r < rows; r++) {
     const float* xr = x + r * cols;
     float* yr = y + r * cols;
@@ -216,6 +224,7 @@ void log_softmax_forward(const float* x, int64_t rows, int64_t cols, float* y) {
 }
 
 void log_softmax_backward(const float* y, const float* gy, int64_t rows, int64_t cols, float* gx) {
+  if (rows == 0 || cols == 0) return;
   for (int64_t r = 0; r < rows; r++) {
     const int64_t row = r * cols;
     double sum = 0;
@@ -228,6 +237,7 @@ void log_softmax_backward(const float* y, const float* gy, int64_t rows, int64_t
 
 double cross_entropy_forward(const float* logits, const int32_t* targets, int64_t rows,
                              int64_t cols, float* probs) {
+  if (rows == 0 || cols == 0) return 0;
   double loss = 0;
   for (int64_t r = 0; r < rows; r++) {
     // Read the target's logit first: probs may alias logits.
@@ -244,6 +254,7 @@ double cross_entropy_forward(const float* logits, const int32_t* targets, int64_
 
 void cross_entropy_backward(const float* probs, const int32_t* targets, int64_t rows, int64_t cols,
                             float scale, float* gx) {
+  if (rows == 0 || cols == 0) return;
   for (int64_t r = 0; r < rows; r++) {
     const int64_t row = r * cols;
     for (int64_t c = 0; c < cols; c++) {
