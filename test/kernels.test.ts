@@ -8,6 +8,8 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import type {
@@ -257,6 +259,30 @@ describe('reference rows, columns and reductions', () => {
     const sums = new Float64Array(5).fill(NaN);
     ref.columnSum(new Float64Array(0), 0, 5, sums);
     expect(Array.from(sums)).toEqual([0, 0, 0, 0, 0]);
+  });
+
+  it('reduceSum sums rows wider than its band of scratch columns', () => {
+    const inner = 2500;
+    const x = new Float64Array(3 * inner).map((_, i) => i);
+    const out = new Float64Array(inner);
+    ref.reduceSum(x, 1, 3, inner, out);
+    for (const i of [0, 1023, 1024, 2048, 2499]) expect(out[i]).toBe(3 * i + 3 * inner);
+  });
+
+  it('keeps no scratch as large as a long row once the call returns', () => {
+    // 2^23 columns need 64 MiB of double scratch during the call, and none after it.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const cols = 2 ** 23;
+    const x = new Float32Array(cols);
+    const y = new Float32Array(cols);
+    gc();
+    const before = process.memoryUsage().arrayBuffers;
+    ref.softmaxForward(x, 1, cols, y);
+    gc();
+    const kept = process.memoryUsage().arrayBuffers - before;
+    expect(y[0]).toBe(2 ** -23);
+    expect(kept).toBeLessThan(2 ** 20);
   });
 
   it('reduceMax takes the first maximum on ties', () => {

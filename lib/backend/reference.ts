@@ -101,13 +101,21 @@ function checkShape(method: string, name: string, shape: readonly number[]): voi
 }
 
 // ---------------------------------------------------------------------------------------------
-// Scratch space in double precision for sums that span a row or a column, reused across calls
-// so the hot paths do not allocate. Kernels never call each other while holding it.
+// Scratch space in double precision for sums that span a row, reused across calls so the hot
+// paths do not allocate. Only a modest buffer is kept: a longer row gets one of its own, which
+// the garbage collector takes back after the call. Kernels never call each other while holding
+// it, and ask for it only once they know there is work to do.
+
+/** The most scratch kept between calls, in doubles (512 KiB). */
+const SCRATCH_KEPT = 1 << 16;
 
 let scratch = new Float64Array(1024);
 
+/** At least length doubles of scratch (contents undefined). */
 function scratchOf(length: number): Float64Array {
-  if (scratch.length < length) scratch = new Float64Array(Math.max(length, 2 * scratch.length));
+  if (length <= scratch.length) return scratch;
+  if (length > SCRATCH_KEPT) return new Float64Array(length);
+  scratch = new Float64Array(Math.min(Math.max(length, 2 * scratch.length), SCRATCH_KEPT));
   return scratch;
 }
 
@@ -457,17 +465,21 @@ function reduceSumUnchecked(
   // No output, however large outer or n. (n = 0 leaves sums of nothing: zeros, written below.)
   if (outer === 0 || inner === 0) return;
 
-  // For each outer block, add the n rows of `inner` elements into a double accumulator, in
-  // order, so memory is read contiguously.
-  const acc = scratchOf(inner);
+  // For each outer block, add its n rows into double accumulators, a band of at most 1024
+  // columns at a time, each row of the band read contiguously.
+  const band = Math.min(inner, 1024);
+  const acc = scratchOf(band);
   for (let o = 0; o < outer; o++) {
-    for (let i = 0; i < inner; i++) acc[i] = 0;
     const block = o * n * inner;
-    for (let j = 0; j < n; j++) {
-      const row = block + j * inner;
-      for (let i = 0; i < inner; i++) acc[i] += x[row + i];
+    for (let i0 = 0; i0 < inner; i0 += band) {
+      const width = Math.min(band, inner - i0);
+      for (let i = 0; i < width; i++) acc[i] = 0;
+      for (let j = 0; j < n; j++) {
+        const row = block + j * inner + i0;
+        for (let i = 0; i < width; i++) acc[i] += x[row + i];
+      }
+      for (let i = 0; i < width; i++) out[o * inner + i0 + i] = acc[i];
     }
-    for (let i = 0; i < inner; i++) out[o * inner + i] = acc[i];
   }
 }
 
