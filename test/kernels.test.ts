@@ -187,6 +187,30 @@ describe('reference elementwise kernels', () => {
     expect(Array.from(y)).toEqual([Math.SQRT2, Math.sqrt(3), 2]);
   });
 
+  it("pow is C's pow, as in PyTorch: 1 ** NaN, (-1) ** ±Infinity and NaN ** 0 are 1", () => {
+    const y = new Float64Array(4);
+    ref.powScalarForward(f64([1, -1, NaN, 2]), NaN, y, 4);
+    expect(Array.from(y)).toEqual([1, NaN, NaN, NaN]);
+    for (const p of [Infinity, -Infinity]) {
+      ref.powScalarForward(f64([1, -1, 0.5, -2]), p, y, 4);
+      expect(Array.from(y)).toEqual(p > 0 ? [1, 1, 0, Infinity] : [1, 1, Infinity, 0]);
+    }
+    ref.powScalarForward(f64([NaN, Infinity, -0, 1]), 0, y, 4);
+    expect(Array.from(y)).toEqual([1, 1, 1, 1]);
+  });
+
+  it('powScalarBackward uses the same pow: gy * p * x^(p-1) is ±Infinity at |x| = 1', () => {
+    // The gradient of x ** Infinity at x = ±1 is Infinity * 1 = Infinity in PyTorch; elsewhere
+    // it is Infinity * 0 or Infinity * Infinity.
+    const gx = new Float64Array(3);
+    ref.powScalarBackward(f64([1, -1, 2]), Infinity, f64([1, 2, 1]), gx, 3);
+    expect(Array.from(gx)).toEqual([Infinity, Infinity, Infinity]);
+    ref.powScalarBackward(f64([1, -1, 0.5]), -Infinity, f64([1, 1, -1]), gx, 3);
+    expect(Array.from(gx)).toEqual([-Infinity, -Infinity, Infinity]);
+    ref.powScalarBackward(f64([1, -1, 2]), NaN, f64([1, 1, 1]), gx, 3);
+    expect(Array.from(gx)).toEqual([NaN, NaN, NaN]);
+  });
+
   it('powScalarBackward is gy * p * x^(p-1), and 0 for p = 0 even at x = 0', () => {
     const gx = new Float64Array(3);
     ref.powScalarBackward(f64([1, 2, 3]), 3, f64([1, 1, 2]), gx, 3);
@@ -1173,6 +1197,23 @@ describe.skipIf(skipReason !== null)(
             expect(found, found.join('\n')).toEqual([]);
           });
         }
+
+        it('powScalar agrees with the reference at NaN, infinite, zero and ±1 values', (ctx) => {
+          if (!available) return ctx.skip(`this CPU or build has no ${level}`);
+          const x = f32([1, -1, 0, -0, NaN, Infinity, -Infinity, 2, 4, 0.25, -2, -0.5]);
+          const gy = f32(Array.from(x, (_, i) => (i % 3) - 1));
+          const n = x.length;
+          const exponents = [NaN, Infinity, -Infinity, 0, -0, 1, 2, 3, -1, -2, 0.5, -0.5];
+          for (const p of exponents) {
+            const [yn, yr, gn, gr] = [0, 1, 2, 3].map(() => new Float32Array(n));
+            native!.powScalarForward(x, p, yn, n);
+            ref.powScalarForward(x, p, yr, n);
+            expect(Array.from(yn), `x ** ${p}`).toEqual(Array.from(yr));
+            native!.powScalarBackward(x, p, gy, gn, n);
+            ref.powScalarBackward(x, p, gy, gr, n);
+            expect(Array.from(gn), `gradient of x ** ${p}`).toEqual(Array.from(gr));
+          }
+        });
 
         it('sums over an empty range write zeros, as the reference does', (ctx) => {
           if (!available) return ctx.skip(`this CPU or build has no ${level}`);

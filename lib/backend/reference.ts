@@ -367,9 +367,19 @@ function logForward(x: FloatArray, y: FloatArray, n: number): void {
   for (let i = 0; i < n; i++) y[i] = Math.log(x[i]);
 }
 
+/**
+ * x ** p as C's pow (IEEE 754), which the native kernels and PyTorch use: 1 ** p is 1 even for
+ * p = NaN, and (-1) ** ±Infinity is 1, where Math.pow gives NaN for both. Every other case,
+ * NaN ** 0 = 1 among them, Math.pow already agrees on.
+ */
+function cpow(x: number, p: number): number {
+  if (x === 1 || (x === -1 && (p === Infinity || p === -Infinity))) return 1;
+  return Math.pow(x, p);
+}
+
 function powScalarForward(x: FloatArray, p: number, y: FloatArray, n: number): void {
   checkUnary('powScalarForward', x, y, n);
-  for (let i = 0; i < n; i++) y[i] = Math.pow(x[i], p);
+  for (let i = 0; i < n; i++) y[i] = cpow(x[i], p);
 }
 
 function powScalarBackward(
@@ -386,7 +396,7 @@ function powScalarBackward(
     for (let i = 0; i < n; i++) gx[i] = 0;
     return;
   }
-  for (let i = 0; i < n; i++) gx[i] = gy[i] * p * Math.pow(x[i], p - 1);
+  for (let i = 0; i < n; i++) gx[i] = gy[i] * p * cpow(x[i], p - 1);
 }
 
 function reluForward(x: FloatArray, y: FloatArray, n: number): void {

@@ -86,7 +86,7 @@ struct KernelTable {
   void (*exp_forward)(const float* x, float* y, int64_t n);
   // x, y: [n]. y = log(x).
   void (*log_forward)(const float* x, float* y, int64_t n);
-  // x, y: [n]. y = x ** p.
+  // x, y: [n]. y = x ** p by C's pow, so 1 ** NaN and (-1) ** ±inf are 1 (the reference matches).
   void (*pow_scalar_forward)(const float* x, float p, float* y, int64_t n);
   // x, gy, gx: [n]. gx = gy * p * x ** (p - 1); 0 when p is 0.
   void (*pow_scalar_backward)(const float* x, float p, const float* gy, float* gx, int64_t n);
