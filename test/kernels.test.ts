@@ -98,10 +98,57 @@ describe('reference gemm', () => {
     const c = new Float32Array(6);
     expect(() =>
       ref.gemm(false, false, 2, 3, 2, 1, f32([1, 2, 3, 4]), 3, f32(bPlain), 4, 0, c, 3),
-    ).toThrow(new RangeError('gemm: a: expected at least 5 elements, received Float32Array(4)'));
+    ).toThrow(new RangeError('gemm(a): expected at least 5 elements, received Float32Array(4)'));
     expect(() =>
       ref.gemm(false, false, 2, 3, 2, 1, f32(aPlain), 1, f32(bPlain), 4, 0, c, 3),
     ).toThrow(RangeError);
+  });
+
+  it('rejects leading dimensions and sizes that are not integers, as the addon does', () => {
+    const a = new Float64Array(6);
+    const b = new Float64Array(4);
+    const c = new Float64Array(4);
+    expect(() => ref.gemm(false, false, 1, 1, 2, 1, a, 2.5, b, 1, 0, c, 1)).toThrow(
+      new TypeError('gemm(lda): expected an integer, received 2.5'),
+    );
+    expect(() => ref.gemm(false, true, 1, 1, 2, 1, a, 2, b, 2.5, 0, c, 1)).toThrow(
+      new TypeError('gemm(ldb): expected an integer, received 2.5'),
+    );
+    expect(() => ref.gemm(false, false, 1, 1, 2, 1, a, 2, b, 1, 0, c, 1.5)).toThrow(
+      new TypeError('gemm(ldc): expected an integer, received 1.5'),
+    );
+    expect(() => ref.gemm(false, false, 1, 1, 2, 1, a, 2, b, 1, 0, c, 2 ** 53)).toThrow(
+      new RangeError('gemm(ldc): expected a safe integer (<= 2^53 - 1), received 9007199254740992'),
+    );
+    expect(() => ref.gemm(false, false, 1, 1, 2, 1, a, 1, b, 1, 0, c, 1)).toThrow(
+      new RangeError('gemm(lda): expected an integer >= 2, received 1'),
+    );
+  });
+
+  it('multiplies [2, 0] by [0, 3] into zeros, as torch.matmul does, with lda = 1', () => {
+    const c = new Float64Array(6).fill(NaN);
+    ref.gemm(false, false, 2, 3, 0, 1, f64([]), 1, f64([]), 3, 0, c, 3);
+    expect(Array.from(c)).toEqual([0, 0, 0, 0, 0, 0]);
+  });
+
+  it('accepts a leading dimension of 1, not 0, for rows of width 0, as BLAS does', () => {
+    const none = new Float64Array(0);
+    const c = f64([7, 7]);
+    // m = 0: C has no rows; n = 0: C, and B as stored, have rows of width 0.
+    ref.gemm(false, false, 0, 2, 3, 1, none, 3, f64([1, 2, 3, 4, 5, 6]), 2, 0, none, 2);
+    ref.gemm(true, false, 2, 0, 3, 1, f64([1, 2, 3, 4, 5, 6]), 2, none, 1, 0, none, 1);
+    // k = 0: A, and B transposed, have rows of width 0.
+    ref.gemm(false, true, 1, 2, 0, 1, none, 1, none, 1, 0, c, 2);
+    expect(Array.from(c)).toEqual([0, 0]);
+    expect(() => ref.gemm(false, true, 1, 2, 0, 1, none, 0, none, 1, 0, c, 2)).toThrow(
+      new RangeError('gemm(lda): expected an integer >= 1, received 0'),
+    );
+    expect(() => ref.gemm(false, true, 1, 2, 0, 1, none, 1, none, 0, 0, c, 2)).toThrow(
+      new RangeError('gemm(ldb): expected an integer >= 1, received 0'),
+    );
+    expect(() => ref.gemm(false, false, 2, 0, 3, 1, none, 3, none, 1, 0, none, 0)).toThrow(
+      new RangeError('gemm(ldc): expected an integer >= 1, received 0'),
+    );
   });
 
   it('accumulates float32 inputs in double precision', () => {
@@ -166,7 +213,7 @@ describe('reference binaryForward', () => {
     expect(() =>
       ref.binaryForward('add', f32([1, 2, 3, 4, 5, 6]), [2, 3], f32([1, 2]), [2], out, [2, 3]),
     ).toThrow(
-      /binaryForward: bShape: expected a shape that broadcasts to \[2, 3\], received \[2\]/,
+      /binaryForward\(bShape\): expected a shape that broadcasts to \[2, 3\], received \[2\]/,
     );
     expect(() =>
       ref.binaryForward('add', f32([1, 2]), [2], f32([1, 2]), [2], new Float32Array(1), [2]),
@@ -245,7 +292,7 @@ describe('reference elementwise kernels', () => {
 
   it('rejects an output shorter than n with the method and parameter in the message', () => {
     expect(() => ref.expForward(f32([1, 2, 3]), new Float32Array(2), 3)).toThrow(
-      new RangeError('expForward: y: expected at least 3 elements, received Float32Array(2)'),
+      new RangeError('expForward(y): expected at least 3 elements, received Float32Array(2)'),
     );
     expect(() => ref.reluForward(f32([1]), new Float32Array(1), -1)).toThrow(RangeError);
     expect(() => ref.reluForward([1] as unknown as FloatArray, new Float32Array(1), 1)).toThrow(
@@ -408,7 +455,7 @@ describe('reference softmax and cross-entropy', () => {
         ref.crossEntropyForward(f32([0, 0, 0, 0]), Int32Array.from([0, bad]), 2, 2, probs),
       ).toThrow(
         new RangeError(
-          'crossEntropyForward: targets[1]: expected an integer class index in [0, 2), ' +
+          'crossEntropyForward(targets[1]): expected an integer class index in [0, 2), ' +
             `received ${bad}`,
         ),
       );
@@ -1213,6 +1260,86 @@ describe.skipIf(skipReason !== null)(
             ref.powScalarBackward(x, p, gy, gr, n);
             expect(Array.from(gn), `gradient of x ** ${p}`).toEqual(Array.from(gr));
           }
+        });
+
+        it('gemm with a zero dimension agrees with the reference; ld = 1 is enough', (ctx) => {
+          if (!available) return ctx.skip(`this CPU or build has no ${level}`);
+          const none = new Float32Array(0);
+          const six = f32([1, 2, 3, 4, 5, 6]);
+          for (const backend of [native!, ref]) {
+            // [2, 0] x [0, 3]: zeros, whatever C held, as torch.matmul gives.
+            const c = new Float32Array(6).fill(NaN);
+            backend.gemm(false, false, 2, 3, 0, 1, none, 1, none, 3, 0, c, 3);
+            expect(Array.from(c)).toEqual([0, 0, 0, 0, 0, 0]);
+            // k = 0 with beta: C = beta * C.
+            c.fill(2);
+            backend.gemm(true, true, 2, 3, 0, 1, none, 2, none, 1, 0.5, c, 3);
+            expect(Array.from(c)).toEqual([1, 1, 1, 1, 1, 1]);
+            // m = 0 and n = 0: nothing to write; rows of width 0 take ld = 1.
+            backend.gemm(false, false, 0, 2, 3, 1, none, 3, six, 2, 0, none, 2);
+            backend.gemm(true, false, 2, 0, 3, 1, six, 2, none, 1, 0, none, 1);
+            for (const [lda, ldb, param] of [
+              [0, 1, 'lda'],
+              [1, 0, 'ldb'],
+            ] as const) {
+              const call = () =>
+                backend.gemm(false, true, 2, 3, 0, 1, none, lda, none, ldb, 0, c, 3);
+              expect(call).toThrow(RangeError);
+              expect(call).toThrow(new RegExp(`^gemm\\(${param}\\): expected an integer`));
+            }
+          }
+        });
+
+        it('rejects bad arguments in one message shape: fn(param): expected, received', (ctx) => {
+          if (!available) return ctx.skip(`this CPU or build has no ${level}`);
+          const x = uniform(6);
+          const y = new Float32Array(6);
+          const cases: [string, (b: Backend) => unknown][] = [
+            ['gemm(lda)', (b) => b.gemm(false, false, 1, 1, 2, 1, x, 2.5, x, 1, 0, y, 1)],
+            ['gemm(ldc)', (b) => b.gemm(false, false, 2, 0, 0, 1, x, 1, x, 1, 0, y, 0)],
+            ['gemm(c)', (b) => b.gemm(false, false, 2, 4, 1, 1, x, 1, x, 4, 0, y, 4)],
+            [
+              'binaryForward(op)',
+              (b) => b.binaryForward('pow' as BinaryOp, x, [6], x, [6], y, [6]),
+            ],
+            ['binaryForward(bShape)', (b) => b.binaryForward('add', x, [2, 3], x, [2], y, [2, 3])],
+            ['reluForward(y)', (b) => b.reluForward(x, y.subarray(0, 5), 6)],
+            ['softmaxForward(rows)', (b) => b.softmaxForward(x, 1.5, 4, y)],
+            ['biasAdd(bias)', (b) => b.biasAdd(x, x.subarray(0, 2), 2, 3, y)],
+            ['reduceSum(outer)', (b) => b.reduceSum(x, -1, 2, 3, y)],
+            ['reduceSum(n)', (b) => b.reduceSum(x, 1, 2 ** 53, 0, y)],
+            ['reduceMax(n)', (b) => b.reduceMax(x, 1, 0, 6, y, new Int32Array(6))],
+            ['permute(perm)', (b) => b.permute(x, [2, 3], [0, 0], y)],
+            [
+              'crossEntropyForward(targets[1])',
+              (b) => b.crossEntropyForward(x, new Int32Array([0, 3]), 2, 3, y),
+            ],
+            ['mseForward(n)', (b) => b.mseForward(x, x, NaN)],
+          ];
+          for (const [where, call] of cases) {
+            const errors = [native!, ref].map((b) => {
+              try {
+                call(b);
+              } catch (e) {
+                return e as Error;
+              }
+              return new Error('did not throw');
+            });
+            for (const e of errors) {
+              expect(e.message, where).toMatch(/^\S+\(\S+\): expected .+, received .+$/);
+              expect(e.message.startsWith(`${where}: expected `), e.message).toBe(true);
+            }
+            expect(errors[0].name, where).toBe(errors[1].name);
+          }
+          // The same check, so the same words.
+          const [n, r] = [native!, ref].map((b) => {
+            try {
+              b.gemm(false, false, 1, 1, 2, 1, x, 2.5, x, 1, 0, y, 1);
+            } catch (e) {
+              return (e as Error).message;
+            }
+          });
+          expect(n).toBe(r);
         });
 
         it('sums over an empty range write zeros, as the reference does', (ctx) => {

@@ -9,34 +9,44 @@
  */
 
 import type { AdamOptions, Backend, BinaryOp, FloatArray, SgdOptions } from './backend';
-import { checkInt, rangeError, shapeString, typeError } from '../errors';
+import { rangeError, shapeString, typeError } from '../errors';
 
 // ---------------------------------------------------------------------------------------------
 // Checks. They run on every call of the fallback's hot paths, so the happy path is a couple of
-// comparisons and the message is only built when something is wrong.
+// comparisons and the message is only built when something is wrong. Messages have the native
+// binding's shape, "method(param): expected X, received Y", and its words where the check is
+// the same.
 
-/** Throws unless size is a non-negative integer. */
-function checkSize(method: string, name: string, size: number): void {
-  if (!Number.isInteger(size) || size < 0) checkInt(`${method}: ${name}`, size, 0);
+/** Where a message starts: the method and the parameter, "gemm(lda)". */
+function at(method: string, name: string): string {
+  return `${method}(${name})`;
+}
+
+/** Throws unless size is an integer in [min, 2^53 - 1], as the addon's sizes must be. */
+function checkSize(method: string, name: string, size: number, min = 0): void {
+  if (Number.isSafeInteger(size) && size >= min) return;
+  if (!Number.isInteger(size)) throw typeError(at(method, name), 'an integer', size);
+  const expected = size < min ? `an integer >= ${min}` : 'a safe integer (<= 2^53 - 1)';
+  throw rangeError(at(method, name), expected, size);
 }
 
 /** Throws unless arr is a Float32Array or Float64Array holding at least length elements. */
 function checkArray(method: string, name: string, arr: FloatArray, length: number): void {
   if (!(arr instanceof Float32Array) && !(arr instanceof Float64Array)) {
-    throw typeError(`${method}: ${name}`, 'a Float32Array or Float64Array', arr);
+    throw typeError(at(method, name), 'a Float32Array or Float64Array', arr);
   }
   if (arr.length < length) {
-    throw rangeError(`${method}: ${name}`, `at least ${length} elements`, arr);
+    throw rangeError(at(method, name), `at least ${length} elements`, arr);
   }
 }
 
 /** Throws unless targets is an Int32Array holding at least length elements. */
 function checkTargets(method: string, targets: Int32Array, length: number): void {
   if (!(targets instanceof Int32Array)) {
-    throw typeError(`${method}: targets`, 'an Int32Array of class indices', targets);
+    throw typeError(at(method, 'targets'), 'an Int32Array of class indices', targets);
   }
   if (targets.length < length) {
-    throw rangeError(`${method}: targets`, `at least ${length} elements`, targets);
+    throw rangeError(at(method, 'targets'), `at least ${length} elements`, targets);
   }
 }
 
@@ -45,7 +55,7 @@ function checkClassIndices(method: string, targets: Int32Array, rows: number, co
   for (let r = 0; r < rows; r++) {
     const t = targets[r];
     if (!(Number.isInteger(t) && t >= 0 && t < cols)) {
-      throw rangeError(`${method}: targets[${r}]`, `an integer class index in [0, ${cols})`, t);
+      throw rangeError(at(method, `targets[${r}]`), `an integer class index in [0, ${cols})`, t);
     }
   }
 }
@@ -92,12 +102,9 @@ function numel(shape: readonly number[]): number {
 
 function checkShape(method: string, name: string, shape: readonly number[]): void {
   if (!Array.isArray(shape) || shape.length > 8) {
-    throw rangeError(`${method}: ${name}`, 'a shape of at most 8 dimensions', shape);
+    throw rangeError(at(method, name), 'a shape of at most 8 dimensions', shape);
   }
-  for (let i = 0; i < shape.length; i++) {
-    const size = shape[i];
-    if (!Number.isInteger(size) || size < 0) checkInt(`${method}: ${name}[${i}]`, size, 0);
-  }
+  for (let i = 0; i < shape.length; i++) checkSize(method, `${name}[${i}]`, shape[i]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -152,7 +159,7 @@ function binaryRun(
       for (let i = outOffset; i < end; i++, ia += aStride, ib += bStride) out[i] = a[ia] / b[ib];
       return;
     default:
-      throw rangeError('binaryForward: op', '"add", "sub", "mul" or "div"', op);
+      throw rangeError('binaryForward(op)', 'one of "add", "sub", "mul", "div"', op);
   }
 }
 
@@ -171,7 +178,7 @@ function broadcastStrides(
   const offset = ndim - shape.length;
   if (offset < 0) {
     throw rangeError(
-      `binaryForward: ${name}`,
+      `binaryForward(${name})`,
       `a shape that broadcasts to ${shapeString(outShape)}`,
       shape,
     );
@@ -182,7 +189,7 @@ function broadcastStrides(
     const size = shape[i];
     if (size !== outShape[i + offset] && size !== 1) {
       throw rangeError(
-        `binaryForward: ${name}`,
+        `binaryForward(${name})`,
         `a shape that broadcasts to ${shapeString(outShape)}`,
         shape,
       );
@@ -226,9 +233,11 @@ function gemm(
   const aCols = transA ? m : k;
   const bRows = transB ? n : k;
   const bCols = transB ? k : n;
-  if (!(lda >= Math.max(1, aCols))) checkInt('gemm: lda', lda, Math.max(1, aCols));
-  if (!(ldb >= Math.max(1, bCols))) checkInt('gemm: ldb', ldb, Math.max(1, bCols));
-  if (!(ldc >= Math.max(1, n))) checkInt('gemm: ldc', ldc, Math.max(1, n));
+  // Leading dimensions as BLAS wants them: at least the row width, and at least 1 even for rows
+  // of width 0.
+  checkSize('gemm', 'lda', lda, Math.max(1, aCols));
+  checkSize('gemm', 'ldb', ldb, Math.max(1, bCols));
+  checkSize('gemm', 'ldc', ldc, Math.max(1, n));
   checkArray('gemm', 'a', a, matrixExtent(aRows, aCols, lda));
   checkArray('gemm', 'b', b, matrixExtent(bRows, bCols, ldb));
   checkArray('gemm', 'c', c, matrixExtent(m, n, ldc));
@@ -503,14 +512,15 @@ function reduceMax(
 ): void {
   checkSize('reduceMax', 'outer', outer);
   checkSize('reduceMax', 'inner', inner);
-  if (!Number.isInteger(n) || n < 1) checkInt('reduceMax: n', n, 1);
+  checkSize('reduceMax', 'n', n, 1);
+  if (n > 2 ** 31 - 1) throw rangeError('reduceMax(n)', 'an integer in [1, 2^31)', n);
   checkArray('reduceMax', 'x', x, outer * n * inner);
   checkArray('reduceMax', 'out', out, outer * inner);
   if (!(argmax instanceof Int32Array)) {
-    throw typeError('reduceMax: argmax', 'an Int32Array', argmax);
+    throw typeError('reduceMax(argmax)', 'an Int32Array', argmax);
   }
   if (argmax.length < outer * inner) {
-    throw rangeError('reduceMax: argmax', `at least ${outer * inner} elements`, argmax);
+    throw rangeError('reduceMax(argmax)', `at least ${outer * inner} elements`, argmax);
   }
   if (outer === 0 || inner === 0) return;
 
@@ -543,12 +553,12 @@ function permute(
   const ndim = shape.length;
   const seen = new Array<boolean>(ndim).fill(false);
   if (!Array.isArray(perm) || perm.length !== ndim) {
-    throw rangeError('permute: perm', `a permutation of ${ndim} axes`, perm);
+    throw rangeError('permute(perm)', `a permutation of ${ndim} axes`, perm);
   }
   for (let i = 0; i < ndim; i++) {
     const axis = perm[i];
     if (!Number.isInteger(axis) || axis < 0 || axis >= ndim || seen[axis]) {
-      throw rangeError('permute: perm', `a permutation of [0, ${ndim})`, perm);
+      throw rangeError('permute(perm)', `a permutation of [0, ${ndim})`, perm);
     }
     seen[axis] = true;
   }
@@ -838,7 +848,7 @@ function adamStep(
   checkArray('adamStep', 'm', m, n);
   checkArray('adamStep', 'v', v, n);
   const { lr, beta1, beta2, eps, weightDecay, decoupled, step } = o;
-  if (!Number.isInteger(step) || step < 1) checkInt('adamStep: step', step, 1);
+  checkSize('adamStep', 'step', step, 1);
 
   // Bias corrections for moments that started at zero, as torch.optim.Adam computes them.
   const stepSize = lr / (1 - Math.pow(beta1, step));
