@@ -438,6 +438,21 @@ describe.skipIf(!built)('native binding argument checks', () => {
       expectError(binary(0, [6], [6], [6]), TypeError, 'binaryForward', 'op', /received 0/);
     });
 
+    it('binaryForward rejects an op with an embedded NUL or more text, not just its prefix', () => {
+      const y = f(6).fill(7);
+      for (const op of ['add\0zz', 'add\0', 'mul\0\0\0\0\0\0\0\0', 'add' + ' '.repeat(100)]) {
+        expectError(
+          () => addon.binaryForward(op, f(6), [6], f(6), [6], y, [6]),
+          RangeError,
+          'binaryForward',
+          'op',
+          /one of "add", "sub", "mul", "div", received "(add|mul)/,
+        );
+      }
+      expect(thrown(binary('add\0zz', [6], [6], [6])).message).toMatch(/"add\\u0000zz"/);
+      expect(Array.from(y)).toEqual([7, 7, 7, 7, 7, 7]);
+    });
+
     it('binaryForward rejects malformed and non-broadcastable shapes', () => {
       expectError(binary('add', 6, [6], [6]), TypeError, 'binaryForward', 'aShape', /array/);
       const nine = [1, 1, 1, 1, 1, 1, 1, 1, 6];
@@ -535,6 +550,16 @@ describe.skipIf(!built)('native binding argument checks', () => {
       const start = addon.simd() as string;
       expectError(() => addon.setSimd('sse'), RangeError, 'setSimd', 'level', /"sse"/);
       expectError(() => addon.setSimd(2), TypeError, 'setSimd', 'level', /received 2/);
+      for (const level of ['scalar\0x', 'avx2\0', 'scalar' + '\0'.repeat(20)]) {
+        expectError(
+          () => addon.setSimd(level),
+          RangeError,
+          'setSimd',
+          'level',
+          /"(scalar|avx2)\\u0000/,
+        );
+      }
+      expect(addon.simd()).toBe(start);
       const levels = addon.simdLevels() as string[];
       expect(levels[0]).toBe('scalar');
       for (const level of levels) expect(addon.setSimd(level)).toBe(level);

@@ -326,12 +326,17 @@ class Args {
     return s;
   }
 
-  // Reads a short string argument into buf; a TypeError when it is not a string.
+  // Reads a short string argument into buf as a C string: a TypeError when it is not a string,
+  // a RangeError when it would not fit whole or holds a NUL (a C comparison would stop there,
+  // and take "add\0zz" for "add").
   void string(size_t i, char* buf, size_t size, const char* expected) const {
     size_t length = 0;
-    if (napi_get_value_string_utf8(env_, info_[i], buf, size, &length) != napi_ok) {
+    if (napi_get_value_string_utf8(env_, info_[i], nullptr, 0, &length) != napi_ok) {
       type_error(i, expected);
     }
+    if (length >= size) range_error(i, expected);
+    napi_get_value_string_utf8(env_, info_[i], buf, size, &length);
+    if (std::strlen(buf) != length) range_error(i, expected);
   }
 
  private:
