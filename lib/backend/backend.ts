@@ -10,6 +10,8 @@
  * - The native backend takes Float32Array only. The reference backend also takes
  *   Float64Array, which is what the finite-difference gradient checks run in.
  * - Reductions that return a number return it in double precision.
+ * - Empty work costs nothing: a kernel whose output is empty returns at once, whatever the
+ *   other sizes are, and a sum over an empty range is 0.
  */
 
 export type FloatArray = Float32Array | Float64Array;
@@ -88,7 +90,7 @@ export interface Backend {
   expForward(x: FloatArray, y: FloatArray, n: number): void;
   /** y = log(x). */
   logForward(x: FloatArray, y: FloatArray, n: number): void;
-  /** y = x ** p for a scalar exponent p. */
+  /** y = x ** p for a scalar exponent p, with C's pow rules (1 ** NaN = 1, (-1) ** ±Inf = 1). */
   powScalarForward(x: FloatArray, p: number, y: FloatArray, n: number): void;
   /** gx = gy * p * x ** (p - 1). */
   powScalarBackward(x: FloatArray, p: number, gy: FloatArray, gx: FloatArray, n: number): void;
