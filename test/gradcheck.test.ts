@@ -151,6 +151,18 @@ const cases: Case[] = [
     inputs: () => [normal([2])],
   },
   {
+    // add() passes one gradient array to both inputs; intermediate results reach the same
+    // tensors along several paths, so any write into a shared gradient array shows here.
+    name: 'intermediates shared along several paths',
+    fn: (a, b) => {
+      const u = a.mul(2);
+      const v = b.mul(3);
+      const k = u.add(v).mul(1);
+      return k.add(u).add(v.mul(k)).add(u.add(u));
+    },
+    inputs: () => [normal([2, 3]), normal([2, 3])],
+  },
+  {
     name: 'a tensor used twice',
     fn: (a, b) => a.mul(a).add(a.matmul(b).sum()).tanh(),
     inputs: () => [normal([3, 3]), normal([3, 3])],

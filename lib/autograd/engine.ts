@@ -7,8 +7,9 @@ import { allocLike, backendFor } from './dispatch';
 /**
  * One recorded op: its inputs, and how to turn the gradient of its output into the gradient
  * of each input. A backward returns null for an input that needs no gradient. It may return
- * the very array it was given (add does): the engine never writes into a returned array
- * unless it allocated that array itself.
+ * the very array it was given (add does), or one array for several inputs: the engine then
+ * treats it as shared and copies before it adds into it. Any other array it returns is
+ * taken over by the engine, which may write into it.
  */
 export interface GradNode {
   readonly name: string;
@@ -48,19 +49,23 @@ function topologicalOrder(root: Tensor): Tensor[] {
   return order.reverse();
 }
 
-function accumulate(pending: Map<Tensor, Pending>, tensor: Tensor, grad: FloatArray): void {
+function accumulate(pending: Map<Tensor, Pending>, tensor: Tensor, grad: Pending): void {
   const existing = pending.get(tensor);
   if (existing === undefined) {
-    pending.set(tensor, { data: grad, owned: false });
+    pending.set(tensor, grad);
     return;
   }
 
   // Gradients of a tensor used more than once add up.
-  const sum = existing.owned ? existing.data : allocLike(grad, grad.length);
-  backendFor(grad).binaryForward('add', existing.data, [grad.length], grad, [grad.length], sum, [
-    grad.length,
-  ]);
+  const sum = existing.owned ? existing.data : allocLike(grad.data, grad.data.length);
+  addInto(existing.data, grad.data, sum);
   pending.set(tensor, { data: sum, owned: true });
+}
+
+/** out = a + b for arrays of one length. */
+function addInto(a: FloatArray, b: FloatArray, out: FloatArray): void {
+  const shape = [a.length];
+  backendFor(a).binaryForward('add', a, shape, b, shape, out, shape);
 }
 
 function addIntoLeaf(leaf: Tensor, grad: Pending): void {
@@ -71,10 +76,7 @@ function addIntoLeaf(leaf: Tensor, grad: Pending): void {
     leaf.grad = new TensorClass(data, leaf.shape);
     return;
   }
-  const n = leaf.grad.data.length;
-  backendFor(grad.data).binaryForward('add', leaf.grad.data, [n], grad.data, [n], leaf.grad.data, [
-    n,
-  ]);
+  addInto(leaf.grad.data, grad.data, leaf.grad.data);
 }
 
 function seedGradient(root: Tensor, gradient: Tensor | undefined): FloatArray {
@@ -126,7 +128,12 @@ export function backward(root: Tensor, gradient?: Tensor): void {
     const inputGrads = node.backward(grad.data);
     node.inputs.forEach((input, i) => {
       const g = inputGrads[i];
-      if (input.requiresGrad && g !== null && g !== undefined) accumulate(pending, input, g);
+      if (!input.requiresGrad || g === null || g === undefined) return;
+      // The engine may write into an array handed to one input only, and made by the backward
+      // (or given to it by the engine as writable).
+      const once = inputGrads.indexOf(g) === inputGrads.lastIndexOf(g);
+      const owned = once && (g !== grad.data || grad.owned);
+      accumulate(pending, input, { data: g, owned });
     });
   }
 }

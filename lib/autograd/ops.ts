@@ -128,9 +128,9 @@ function binaryGradB(
 ): FloatArray {
   if (op === 'add') return g;
   if (op === 'mul') return broadcastOp('mul', g, shape, a.data, a.shape, shape);
-  const negated = allocLike(g, g.length);
   if (op === 'sub') {
-    backendFor(g).affine(g, -1, 0, negated, g.length);
+    const negated = allocLike(g, g.length);
+    backendFor(g).affine(g, -1, -0, negated, g.length);
     return negated;
   }
   // d(a / b)/db = -a / b^2 = -out / b.
