@@ -212,7 +212,9 @@ describe('tensor creation and shape errors', () => {
     expect(() => ones([2, 3]).reshape(4, 2)).toThrow(
       'reshape([2, 3]): expected a shape of 6 elements, received [4, 2]',
     );
-    expect(() => ones([2, 3]).sum(2)).toThrow('sum(axis): expected an axis in [-2, 1], received 2');
+    expect(() => ones([2, 3]).sum(2)).toThrow(
+      'sum(dim): expected a dimension in [-2, 1], received 2',
+    );
   });
 
   it('repeats random tensors under the same seed', () => {

@@ -1,11 +1,11 @@
 /**
  * The primitive ops and their gradients, in one place. Each op reads in three beats: compute
  * the output with a backend kernel, record how its gradient flows back to each input, return.
- * Derived ops (mean, softmax on an inner axis) are one-liners over the primitives.
+ * Derived ops (mean, softmax on an inner dimension) are one-liners over the primitives.
  */
 import type { BinaryOp, FloatArray } from '../backend/backend';
 import { rangeError, shapeString, typeError, verbatim } from '../errors';
-import { broadcastShapes, normalizeAxis, numel, sameShape, splitAt } from '../tensor/shape';
+import { broadcastShapes, normalizeDim, numel, sameShape, splitAt } from '../tensor/shape';
 import { Tensor } from '../tensor/tensor';
 import { allocLike, backendFor, matmulInto } from './dispatch';
 import type { GradNode } from './engine';
@@ -54,7 +54,7 @@ function empty(like: Tensor, shape: readonly number[]): Tensor {
 }
 
 /**
- * Sums a gradient of shape `from` down to the shape `to` it was broadcast from: every axis
+ * Sums a gradient of shape `from` down to the shape `to` it was broadcast from: every dimension
  * that broadcasting stretched (or prepended) is summed away.
  */
 export function sumTo(g: FloatArray, from: readonly number[], to: readonly number[]): FloatArray {
@@ -63,13 +63,13 @@ export function sumTo(g: FloatArray, from: readonly number[], to: readonly numbe
   const padded = [...new Array<number>(from.length - to.length).fill(1), ...to];
   const current = [...from];
   let data = g;
-  for (let axis = 0; axis < from.length; axis++) {
-    if (padded[axis] !== 1 || current[axis] === 1) continue;
-    const [outer, n, inner] = splitAt(current, axis);
+  for (let dim = 0; dim < from.length; dim++) {
+    if (padded[dim] !== 1 || current[dim] === 1) continue;
+    const [outer, n, inner] = splitAt(current, dim);
     const reduced = allocLike(g, outer * inner);
     backend.reduceSum(data, outer, n, inner, reduced);
     data = reduced;
-    current[axis] = 1;
+    current[dim] = 1;
   }
   return data;
 }
@@ -241,38 +241,39 @@ export function tanh(x: Tensor): Tensor {
   );
 }
 
-/** The shape left after reducing `axis` (kept as 1 with keepdim). */
-function reducedShape(shape: readonly number[], axis: number, keepdim: boolean): number[] {
-  return keepdim ? shape.map((d, i) => (i === axis ? 1 : d)) : shape.filter((_, i) => i !== axis);
+/** The shape left after reducing `dim` (kept as 1 with keepdim). */
+function reducedShape(shape: readonly number[], dim: number, keepdim: boolean): number[] {
+  return keepdim ? shape.map((d, i) => (i === dim ? 1 : d)) : shape.filter((_, i) => i !== dim);
 }
 
-/** Sum of all elements (a 0-d tensor), or along one axis. */
-export function sum(xIn: Tensor, axis?: number, keepdim = false): Tensor {
+/** Sum of all elements (a 0-d tensor), or along one dimension. */
+export function sum(xIn: Tensor, dim?: number, keepdim = false): Tensor {
   const x = checkTensor('sum', xIn);
-  const dim = axis === undefined ? undefined : normalizeAxis('sum(axis)', axis, x.ndim);
-  const [outer, n, inner] = dim === undefined ? [1, x.numel, 1] : splitAt(x.shape, dim);
-  const shape = dim === undefined ? [] : reducedShape(x.shape, dim, keepdim);
+  const d = dim === undefined ? undefined : normalizeDim('sum(dim)', dim, x.ndim);
+  const [outer, n, inner] = d === undefined ? [1, x.numel, 1] : splitAt(x.shape, d);
+  const shape = d === undefined ? [] : reducedShape(x.shape, d, keepdim);
   const out = empty(x, shape);
   backendFor(x.data).reduceSum(x.data, outer, n, inner, out.data);
 
   // The gradient of a sum is the upstream gradient copied to every summed element.
-  const keptShape = dim === undefined ? [] : reducedShape(x.shape, dim, true);
+  const keptShape = d === undefined ? [] : reducedShape(x.shape, d, true);
   return record(out, 'sum', [x], (g) => [expandTo(g, keptShape, x.shape)]);
 }
 
-/** Mean of all elements, or along one axis. */
-export function mean(x: Tensor, axis?: number, keepdim = false): Tensor {
-  const count = axis === undefined ? x.numel : x.shape[normalizeAxis('mean(axis)', axis, x.ndim)];
-  return mul(sum(x, axis, keepdim), 1 / count);
+/** Mean of all elements, or along one dimension. */
+export function mean(x: Tensor, dim?: number, keepdim = false): Tensor {
+  const count = dim === undefined ? x.numel : x.shape[normalizeDim('mean(dim)', dim, x.ndim)];
+  return mul(sum(x, dim, keepdim), 1 / count);
 }
 
-/** Maximum along one axis; the gradient goes to the first maximum, as in PyTorch. */
-export function max(xIn: Tensor, axis: number, keepdim = false): Tensor {
+/** Maximum along one dimension; the gradient goes to the first maximum, as in PyTorch. */
+export function max(xIn: Tensor, dim: number, keepdim = false): Tensor {
   const x = checkTensor('max', xIn);
-  const dim = normalizeAxis('max(axis)', axis, x.ndim);
-  const [outer, n, inner] = splitAt(x.shape, dim);
-  if (n === 0) throw rangeError('max(axis)', 'a non-empty axis', verbatim(shapeString(x.shape)));
-  const out = empty(x, reducedShape(x.shape, dim, keepdim));
+  const d = normalizeDim('max(dim)', dim, x.ndim);
+  const [outer, n, inner] = splitAt(x.shape, d);
+  if (n === 0)
+    throw rangeError('max(dim)', 'a non-empty dimension', verbatim(shapeString(x.shape)));
+  const out = empty(x, reducedShape(x.shape, d, keepdim));
   const argmaxes = new Int32Array(outer * inner);
   backendFor(x.data).reduceMax(x.data, outer, n, inner, out.data, argmaxes);
 
@@ -288,30 +289,31 @@ export function max(xIn: Tensor, axis: number, keepdim = false): Tensor {
   });
 }
 
-/** Indices of the first maxima along one axis, as an Int32Array; no gradient. */
-export function argmax(xIn: Tensor, axis: number): Int32Array {
+/** Indices of the first maxima along one dimension, as an Int32Array; no gradient. */
+export function argmax(xIn: Tensor, dim: number): Int32Array {
   const x = checkTensor('argmax', xIn);
-  const dim = normalizeAxis('argmax(axis)', axis, x.ndim);
-  const [outer, n, inner] = splitAt(x.shape, dim);
-  if (n === 0) throw rangeError('argmax(axis)', 'a non-empty axis', verbatim(shapeString(x.shape)));
+  const [outer, n, inner] = splitAt(x.shape, normalizeDim('argmax(dim)', dim, x.ndim));
+  if (n === 0)
+    throw rangeError('argmax(dim)', 'a non-empty dimension', verbatim(shapeString(x.shape)));
   const indices = new Int32Array(outer * inner);
   backendFor(x.data).reduceMax(x.data, outer, n, inner, allocLike(x.data, outer * inner), indices);
   return indices;
 }
 
-/** A row-wise op over the last axis (softmax, logSoftmax); other axes go through transpose. */
-function lastAxisOp(
+/** A row-wise op over the last dimension (softmax, logSoftmax); other dimensions go through transpose. */
+function lastDimOp(
   name: string,
   xIn: Tensor,
-  axis: number,
+  dim: number,
   forward: 'softmaxForward' | 'logSoftmaxForward',
   backward: 'softmaxBackward' | 'logSoftmaxBackward',
 ): Tensor {
   const x = checkTensor(name, xIn);
-  const dim = normalizeAxis(`${name}(axis)`, axis, x.ndim);
+  const d = normalizeDim(`${name}(dim)`, dim, x.ndim);
   const last = Math.max(x.ndim - 1, 0);
-  if (dim !== last)
-    return transpose(lastAxisOp(name, transpose(x, dim, last), -1, forward, backward), dim, last);
+  if (d !== last) {
+    return transpose(lastDimOp(name, transpose(x, d, last), -1, forward, backward), d, last);
+  }
 
   const cols = x.shape[last] ?? 1;
   const rows = cols === 0 ? 0 : x.numel / cols;
@@ -325,14 +327,14 @@ function lastAxisOp(
   });
 }
 
-/** Softmax along an axis (the last by default), stable for any magnitude. */
-export function softmax(x: Tensor, axis = -1): Tensor {
-  return lastAxisOp('softmax', x, axis, 'softmaxForward', 'softmaxBackward');
+/** Softmax along a dimension (the last by default), stable for any magnitude. */
+export function softmax(x: Tensor, dim = -1): Tensor {
+  return lastDimOp('softmax', x, dim, 'softmaxForward', 'softmaxBackward');
 }
 
-/** log(softmax(x)) along an axis, computed without forming softmax. */
-export function logSoftmax(x: Tensor, axis = -1): Tensor {
-  return lastAxisOp('logSoftmax', x, axis, 'logSoftmaxForward', 'logSoftmaxBackward');
+/** log(softmax(x)) along a dimension, computed without forming softmax. */
+export function logSoftmax(x: Tensor, dim = -1): Tensor {
+  return lastDimOp('logSoftmax', x, dim, 'logSoftmaxForward', 'logSoftmaxBackward');
 }
 
 /** The same data under a new shape; one dimension may be -1 and is inferred. */
@@ -355,18 +357,18 @@ function inferShape(x: Tensor, shape: readonly number[]): number[] {
   return shape.map((d) => (d === -1 ? x.numel / known : d));
 }
 
-/** Swaps two axes (a copy, not a view). */
+/** Swaps two dimensions (a copy, not a view). */
 export function transpose(xIn: Tensor, dim0: number, dim1: number): Tensor {
   const x = checkTensor('transpose', xIn);
-  const a = normalizeAxis('transpose(dim0)', dim0, x.ndim);
-  const b = normalizeAxis('transpose(dim1)', dim1, x.ndim);
+  const a = normalizeDim('transpose(dim0)', dim0, x.ndim);
+  const b = normalizeDim('transpose(dim1)', dim1, x.ndim);
   if (a === b || x.ndim < 2) return reshape(x, x.shape);
   const perm = x.shape.map((_, i) => (i === a ? b : i === b ? a : i));
   const shape = perm.map((p) => x.shape[p]);
   const out = empty(x, shape);
   backendFor(x.data).permute(x.data, x.shape, perm, out.data);
 
-  // Swapping two axes is its own inverse.
+  // Swapping two dimensions is its own inverse.
   return record(out, 'transpose', [x], (g) => {
     const gx = allocLike(g, g.length);
     backendFor(g).permute(g, shape, perm, gx);

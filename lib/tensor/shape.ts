@@ -31,18 +31,18 @@ export function broadcastShapes(where: string, a: readonly number[], b: readonly
   return out;
 }
 
-/** Turns a possibly negative axis into an index in [0, ndim), or throws. */
-export function normalizeAxis(where: string, axis: number, ndim: number): number {
+/** Turns a possibly negative dimension into an index in [0, ndim), or throws. */
+export function normalizeDim(where: string, dim: number, ndim: number): number {
   const size = Math.max(ndim, 1);
-  if (!Number.isInteger(axis) || axis < -size || axis >= size) {
-    throw rangeError(where, `an axis in [${-size}, ${size - 1}]`, axis);
+  if (!Number.isInteger(dim) || dim < -size || dim >= size) {
+    throw rangeError(where, `a dimension in [${-size}, ${size - 1}]`, dim);
   }
-  return axis < 0 ? axis + size : axis;
+  return dim < 0 ? dim + size : dim;
 }
 
-/** Views shape as [outer, shape[axis], inner] around one axis. */
-export function splitAt(shape: readonly number[], axis: number): [number, number, number] {
-  return [numel(shape.slice(0, axis)), shape[axis] ?? 1, numel(shape.slice(axis + 1))];
+/** Views shape as [outer, shape[dim], inner] around one dimension. */
+export function splitAt(shape: readonly number[], dim: number): [number, number, number] {
+  return [numel(shape.slice(0, dim)), shape[dim] ?? 1, numel(shape.slice(dim + 1))];
 }
 
 export function sameShape(a: readonly number[], b: readonly number[]): boolean {

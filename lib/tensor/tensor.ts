@@ -142,18 +142,22 @@ export class Tensor {
   matmul(other: Tensor): Tensor {
     return ops.matmul(this, other);
   }
-  sum(axis?: number, keepdim = false): Tensor {
-    return ops.sum(this, axis, keepdim);
+  sum(dim?: number, keepdim = false): Tensor {
+    return ops.sum(this, dim, keepdim);
   }
-  mean(axis?: number, keepdim = false): Tensor {
-    return ops.mean(this, axis, keepdim);
+  mean(dim?: number, keepdim = false): Tensor {
+    return ops.mean(this, dim, keepdim);
   }
-  max(axis: number, keepdim = false): Tensor {
-    return ops.max(this, axis, keepdim);
+  /**
+   * The maxima along a dimension. NOTE: PyTorch's max(dim) returns values and indices; here
+   * max() gives the values and argmax() the indices.
+   */
+  max(dim: number, keepdim = false): Tensor {
+    return ops.max(this, dim, keepdim);
   }
-  /** Indices of the maxima along an axis; no gradient. */
-  argmax(axis: number): Int32Array {
-    return ops.argmax(this, axis);
+  /** Indices of the maxima along a dimension, as class indices are kept: an Int32Array. */
+  argmax(dim: number): Int32Array {
+    return ops.argmax(this, dim);
   }
   relu(): Tensor {
     return ops.relu(this);
@@ -164,11 +168,11 @@ export class Tensor {
   tanh(): Tensor {
     return ops.tanh(this);
   }
-  softmax(axis = -1): Tensor {
-    return ops.softmax(this, axis);
+  softmax(dim = -1): Tensor {
+    return ops.softmax(this, dim);
   }
-  logSoftmax(axis = -1): Tensor {
-    return ops.logSoftmax(this, axis);
+  logSoftmax(dim = -1): Tensor {
+    return ops.logSoftmax(this, dim);
   }
   reshape(...shape: number[] | [readonly number[]]): Tensor {
     const flat = Array.isArray(shape[0]) ? (shape[0] as readonly number[]) : (shape as number[]);
