@@ -104,8 +104,9 @@ describe('fit', () => {
     await expect(run).rejects.toMatchObject({ name: 'AbortError' });
     expect(steps).toEqual([0, 1, 2]);
     expect(snapshot(model)).toEqual(afterStep2);
-    const { accuracy } = await evaluate(model, toyLoader(), crossEntropy);
-    expect(accuracy).toBeGreaterThanOrEqual(0);
+    const { loss } = await evaluate(model, toyLoader(), crossEntropy); // still usable
+    expect(loss).toBeGreaterThan(0);
+    expect(Number.isFinite(loss)).toBe(true);
     expect(model.training).toBe(true);
   });
 
@@ -210,6 +211,34 @@ describe('fit', () => {
     const three = new TensorDataset(randn([3, 4]), new Int32Array([0, 1, 0]));
     const empty = new DataLoader(three, { batchSize: 4, dropLast: true });
     await expect(fit(model, empty, options)).rejects.toThrow(message);
+  });
+
+  it('says a one-shot generator ran dry after the first epoch', async () => {
+    const model = toyModel();
+    const batches = [...toyLoader()];
+    async function* once() {
+      yield* batches;
+    }
+    const options = {
+      epochs: 2,
+      optimizer: new SGD(model.parameters(), { lr: 0.1 }),
+      loss: crossEntropy,
+    };
+    await expect(fit(model, once(), options)).rejects.toThrow(
+      /received none in epoch 2 \(a generator runs once: pass a DataLoader or an array/,
+    );
+  });
+
+  it('reports validation accuracy only when the accuracy metric is asked for', async () => {
+    const model = toyModel();
+    const optimizer = new SGD(model.parameters(), { lr: 0.1 });
+    const common = { epochs: 1, optimizer, loss: crossEntropy, validation: toyLoader() };
+    const [plain] = (await fit(model, toyLoader(), common)).epochs;
+    expect(plain.valLoss).toBeGreaterThan(0);
+    expect(plain.valAccuracy).toBeUndefined();
+    expect(plain.accuracy).toBeUndefined();
+    const [tracked] = (await fit(model, toyLoader(), { ...common, metrics: ['accuracy'] })).epochs;
+    expect(tracked.valAccuracy).toBeGreaterThan(0.5);
   });
 
   it('checks its options', async () => {

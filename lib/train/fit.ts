@@ -131,6 +131,7 @@ export async function fit(
     for (let epoch = 0; epoch < epochs; epoch++) {
       await callbacks.onEpochBegin?.(epoch);
       progress?.start(epoch, expectedBatches);
+      model.train();
 
       // The epoch's training batches.
       let samples = 0;
@@ -142,7 +143,6 @@ export async function fit(
         const [x, y] = unpackBatch(batch, 'fit: trainLoader');
         const size = x.shape[0] ?? 1;
 
-        model.train();
         const output = model.forward(x);
         const loss = checkLoss(lossFn(output, y), 'fit: loss');
         const value = loss.item();
@@ -176,11 +176,7 @@ export async function fit(
       }
       const seconds = (performance.now() - started) / 1000;
       progress?.stop();
-      if (step === 0) {
-        throw new RangeError(
-          'fit: expected a training loader with at least one batch, received none',
-        );
-      }
+      if (step === 0) throw noBatches(epoch);
       expectedBatches = step;
 
       // The epoch's record, with validation.
@@ -196,7 +192,7 @@ export async function fit(
       if (opts.validation !== undefined) {
         const val = await evaluate(model, opts.validation, lossFn, { signal, yieldEvery });
         logs.valLoss = val.loss;
-        logs.valAccuracy = val.accuracy;
+        if (trackAccuracy) logs.valAccuracy = val.accuracy;
       }
       history.epochs.push(logs);
       debug('fit: epoch %d/%d %o', epoch + 1, epochs, logs);
@@ -259,6 +255,17 @@ export async function evaluate(
     throw new RangeError('evaluate: expected a loader with at least one batch, received none');
   }
   return { loss: lossSum / samples, accuracy: correct / samples, samples };
+}
+
+function noBatches(epoch: number): RangeError {
+  if (epoch === 0) {
+    return new RangeError('fit: expected a training loader with at least one batch, received none');
+  }
+  // A generator or other one-shot iterable is used up after the first epoch.
+  return new RangeError(
+    `fit: expected a training loader that yields batches every epoch, received none in epoch ` +
+      `${epoch + 1} (a generator runs once: pass a DataLoader or an array of batches)`,
+  );
 }
 
 interface CheckedFitOptions {
