@@ -19,4 +19,3 @@ export * as optim from './optim';
 export * from './data';
 export * from './io';
 export * from './train';
-export { describe as describeValue } from './errors';

@@ -1,7 +1,16 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { getBackend, nativeBackend, setBackend } from '../lib/backend';
 import * as F from '../lib/nn/functional';
-import { manualSeed, noGrad, ones, randn, tensor, zeros } from '../lib/tensor';
+import {
+  getRngState,
+  manualSeed,
+  noGrad,
+  ones,
+  randn,
+  setRngState,
+  tensor,
+  zeros,
+} from '../lib/tensor';
 
 const initial = getBackend().name;
 const backends = nativeBackend() === null ? ['reference'] : ['reference', 'native'];
@@ -215,6 +224,15 @@ describe('tensor creation and shape errors', () => {
     expect(() => ones([2, 3]).sum(2)).toThrow(
       'sum(dim): expected a dimension in [-2, 1], received 2',
     );
+  });
+
+  it('restores the generator exactly, after an odd number of normal samples too', () => {
+    manualSeed(5);
+    randn([3]);
+    const saved = getRngState();
+    const first = Array.from(randn([4]).data);
+    setRngState(saved);
+    expect(Array.from(randn([4]).data)).toEqual(first);
   });
 
   it('repeats random tensors under the same seed', () => {

@@ -174,7 +174,7 @@ export function setBackend(name: BackendName): void {
 
 /**
  * The native backend, loading the addon if that has not been tried yet, or null when it cannot
- * load. Never warns: this is for code that asks whether native is there (tests, `doctor`).
+ * load. Never warns: this is for code that asks whether native is there (tests, diagnostics).
  *
  * @example
  * const native = nativeBackend();

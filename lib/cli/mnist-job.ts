@@ -73,8 +73,8 @@ function testSplit(): Split {
 /**
  * The mean and standard deviation of the pixels of MNIST's 60,000 training digits, the
  * constants PyTorch's MNIST example normalises with. Centred inputs let SGD with momentum
- * take larger steps without diverging: over seeds 0-5 the job reaches 96.0-96.7% instead of
- * 95.6-96.2% on raw pixels.
+ * take larger steps without diverging: over seeds 0-2 the job reaches 96.0-96.4% at lr 0.03,
+ * where raw pixels at lr 0.05 gave 95.65% at seed 0.
  */
 const PIXEL_MEAN = 0.1307;
 const PIXEL_STD = 0.3081;

@@ -27,13 +27,16 @@ export class Sequential extends Module {
   /** The module at `index`; a negative index counts from the end. */
   at(index: number): Module {
     checkInt('Sequential.at: index', index, -this.length, this.length - 1);
-    return (this as unknown as Record<string, Module>)[
-      String(index < 0 ? index + this.length : index)
-    ];
+    return this.module(index < 0 ? index + this.length : index);
   }
 
   *[Symbol.iterator](): IterableIterator<Module> {
-    for (let i = 0; i < this.length; i++) yield this.at(i);
+    for (let i = 0; i < this.length; i++) yield this.module(i);
+  }
+
+  /** The module registered as String(i), for an index already known to be in range. */
+  private module(i: number): Module {
+    return (this as unknown as Record<string, Module>)[String(i)];
   }
 
   forward(x: Tensor): Tensor {

@@ -18,7 +18,6 @@ function rotl(x: number, k: number): number {
  */
 export class Generator {
   private readonly state = new Uint32Array(4);
-  private spareNormal: number | null = null;
 
   constructor(seed = 0) {
     this.manualSeed(seed);
@@ -38,7 +37,6 @@ export class Generator {
       z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
       this.state[i] = (z ^ (z >>> 16)) >>> 0;
     }
-    this.spareNormal = null;
   }
 
   /** The next raw 32-bit output. */
@@ -65,19 +63,16 @@ export class Generator {
     return Math.floor(this.float() * n);
   }
 
-  /** A standard normal sample (Box–Muller; the second value of each pair is kept). */
+  /**
+   * A standard normal sample (Box–Muller). The pair's second value is dropped rather than
+   * cached, so the four words of getState() are the whole state and a restored generator
+   * continues exactly.
+   */
   normal(): number {
-    if (this.spareNormal !== null) {
-      const value = this.spareNormal;
-      this.spareNormal = null;
-      return value;
-    }
     // 1 - u keeps the argument of log away from 0.
     const u = 1 - this.float();
     const v = this.float();
-    const radius = Math.sqrt(-2 * Math.log(u));
-    this.spareNormal = radius * Math.sin(2 * Math.PI * v);
-    return radius * Math.cos(2 * Math.PI * v);
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
   }
 
   /** A random permutation of 0..n-1 (Fisher–Yates). */
@@ -104,7 +99,6 @@ export class Generator {
       throw new TypeError('setState(state): expected a Uint32Array of length 4');
     }
     this.state.set(saved);
-    this.spareNormal = null;
   }
 }
 
