@@ -256,6 +256,18 @@ describe('losses reject bad targets', () => {
       'crossEntropy(target): expected integer class indices in [0, 3), received 3 at index 1',
     );
     expect(() => F.crossEntropy(logits, [NaN, 1])).toThrow('received NaN at index 0');
+    expect(() =>
+      F.crossEntropy(
+        logits,
+        tensor([
+          [0, 1, 0],
+          [1, 0, 0],
+        ]),
+      ),
+    ).toThrow(
+      'crossEntropy(target): expected class indices of shape [2], not class probabilities, ' +
+        'received [2, 3]',
+    );
     expect(() => F.crossEntropy(logits, [0])).toThrow(
       'crossEntropy(target): expected 2 class indices (one per row of input), received 1',
     );

@@ -101,23 +101,20 @@ function checkTarget(where: string, input: Tensor, target: Tensor): void {
   }
 }
 
-/** Applies the reduction to a loss that a fused kernel returned as a sum. */
-function fusedLoss(
-  input: Tensor,
-  summed: number,
-  reduction: Reduction,
-  gradient: (scale: number, gx: FloatArray) => void,
+/**
+ * A 0-d loss from the sum a fused kernel returned, divided by `count` (the element count for
+ * 'mean', 1 for 'sum'); its backward gets the upstream gradient already divided by it.
+ */
+function reducedLoss(
   name: string,
   inputs: Tensor[],
+  summed: number,
+  count: number,
+  backward: (scale: number) => (FloatArray | null)[],
 ): Tensor {
-  const count = reduction === 'mean' ? input.numel : 1;
-  const out = new Tensor(allocLike(input.data, 1), []);
+  const out = new Tensor(allocLike(inputs[0].data, 1), []);
   out.data[0] = summed / count;
-  return record(out, name, inputs, (g) => {
-    const gx = allocLike(g, input.numel);
-    gradient(g[0] / count, gx);
-    return [gx];
-  });
+  return record(out, name, inputs, (g) => backward(g[0] / count));
 }
 
 /**
@@ -130,18 +127,16 @@ export function mseLoss(input: Tensor, target: Tensor, reduction: Reduction = 'm
   checkTarget('mseLoss', input, target);
   if (checkReduction('mseLoss', reduction) === 'none') return ops.pow(ops.sub(input, target), 2);
   const n = input.numel;
-  const count = reduction === 'mean' ? n : 1;
-  const out = new Tensor(allocLike(input.data, 1), []);
-  out.data[0] = backendFor(input.data).mseForward(input.data, target.data, n) / count;
+  const backend = backendFor(input.data);
+  const summed = backend.mseForward(input.data, target.data, n);
 
   // The target gets the input's gradient negated, as in PyTorch.
-  return record(out, 'mseLoss', [input, target], (g) => {
-    const backend = backendFor(g);
-    const gx = allocLike(g, n);
-    backend.mseBackward(input.data, target.data, n, g[0] / count, gx);
+  return reducedLoss('mseLoss', [input, target], summed, reduction === 'mean' ? n : 1, (scale) => {
+    const gx = allocLike(input.data, n);
+    backend.mseBackward(input.data, target.data, n, scale, gx);
     if (!target.requiresGrad) return [gx, null];
-    const gt = allocLike(g, n);
-    backend.affine(gx, -1, 0, gt, n);
+    const gt = allocLike(input.data, n);
+    backend.affine(gx, -1, -0, gt, n);
     return [gx, gt];
   });
 }
@@ -168,10 +163,14 @@ export function binaryCrossEntropy(
     return elementwiseLoss(input, target, 'bceForward', 'bceBackward', 'binaryCrossEntropy');
   }
   const n = input.numel;
-  const summed = backendFor(input.data).bceForward(input.data, target.data, n);
-  const gradient = (scale: number, gx: FloatArray) =>
-    backendFor(gx).bceBackward(input.data, target.data, n, scale, gx);
-  return fusedLoss(input, summed, reduction, gradient, 'binaryCrossEntropy', [input]);
+  const backend = backendFor(input.data);
+  const summed = backend.bceForward(input.data, target.data, n);
+  const name = 'binaryCrossEntropy';
+  return reducedLoss(name, [input], summed, reduction === 'mean' ? n : 1, (scale) => {
+    const gx = allocLike(input.data, n);
+    backend.bceBackward(input.data, target.data, n, scale, gx);
+    return [gx];
+  });
 }
 
 /**
@@ -189,10 +188,13 @@ export function binaryCrossEntropyWithLogits(
     return elementwiseLoss(input, target, 'bceWithLogitsForward', 'bceWithLogitsBackward', name);
   }
   const n = input.numel;
-  const summed = backendFor(input.data).bceWithLogitsForward(input.data, target.data, n);
-  const gradient = (scale: number, gx: FloatArray) =>
-    backendFor(gx).bceWithLogitsBackward(input.data, target.data, n, scale, gx);
-  return fusedLoss(input, summed, reduction, gradient, name, [input]);
+  const backend = backendFor(input.data);
+  const summed = backend.bceWithLogitsForward(input.data, target.data, n);
+  return reducedLoss(name, [input], summed, reduction === 'mean' ? n : 1, (scale) => {
+    const gx = allocLike(input.data, n);
+    backend.bceWithLogitsBackward(input.data, target.data, n, scale, gx);
+    return [gx];
+  });
 }
 
 /**
@@ -235,8 +237,14 @@ function classIndices(target: unknown, rows: number, classes: number): Int32Arra
   const where = 'crossEntropy(target)';
   let values: ArrayLike<number>;
   if (target instanceof Int32Array) values = target;
-  else if (target instanceof Tensor) values = target.data;
-  else if (Array.isArray(target)) values = target;
+  else if (target instanceof Tensor) {
+    // NOTE: PyTorch also takes class probabilities [batch, classes] here; nodegrad does not.
+    if (target.ndim !== 1) {
+      const expected = `class indices of shape [${rows}], not class probabilities`;
+      throw rangeError(where, expected, verbatim(shapeString(target.shape)));
+    }
+    values = target.data;
+  } else if (Array.isArray(target)) values = target;
   else throw typeError(where, 'class indices as an Int32Array, number[] or Tensor', target);
   if (values.length !== rows) {
     throw rangeError(where, `${rows} class indices (one per row of input)`, values.length);
@@ -286,11 +294,9 @@ export function crossEntropy(
   const probs = allocLike(input.data, input.numel);
   const summed = backend.crossEntropyForward(input.data, targets, rows, cols, probs);
   const count = reduction === 'mean' ? rows : 1;
-  const out = new Tensor(allocLike(input.data, 1), []);
-  out.data[0] = summed / count;
-  return record(out, 'crossEntropy', [input], (g) => {
-    const gx = allocLike(g, input.numel);
-    backendFor(g).crossEntropyBackward(probs, targets, rows, cols, g[0] / count, gx);
+  return reducedLoss('crossEntropy', [input], summed, count, (scale) => {
+    const gx = allocLike(input.data, input.numel);
+    backend.crossEntropyBackward(probs, targets, rows, cols, scale, gx);
     return [gx];
   });
 }
