@@ -64,26 +64,25 @@ export class NativeBackendUnavailableError extends Error {
 
 let current: Backend | null = null;
 let currentReason = '';
-let nativeLoaded = false;
-let native: NativeBackend | null = null;
-let nativeError: Error | null = null;
-let warned = false;
+/** What loading the addon gave: the backend or the error; undefined until it is tried. */
+let nativeLoad: { backend: NativeBackend | null; error: Error | null } | undefined;
 
 function loadNative(): NativeBackend | null {
-  if (nativeLoaded) return native;
-  nativeLoaded = true;
+  if (nativeLoad !== undefined) return nativeLoad.backend;
   try {
-    native = createNativeBackend();
+    nativeLoad = { backend: createNativeBackend(), error: null };
     debug('native backend loaded');
   } catch (error) {
-    nativeError = error instanceof Error ? error : new Error(String(error));
-    debug('native backend failed to load: %s', nativeError.message);
+    const cause = error instanceof Error ? error : new Error(String(error));
+    nativeLoad = { backend: null, error: cause };
+    debug('native backend failed to load: %s', cause.message);
   }
-  return native;
+  return nativeLoad.backend;
 }
 
 /** The first line of why the addon did not load (the loader's own error), for one line. */
 function loadFailure(): string {
+  const nativeError = nativeLoad?.error;
   const root = nativeError?.cause instanceof Error ? nativeError.cause : nativeError;
   const message = root?.message ?? 'unknown error';
   return message.split('\n', 1)[0].trim().replace(/\.$/, '');
@@ -95,7 +94,7 @@ function requireNative(askedBy: string): NativeBackend {
   throw new NativeBackendUnavailableError(
     `${askedBy}: the native backend is not available: ${loadFailure()}. ${BUILD_HINT}, ` +
       `or use setBackend('reference') for the pure-TypeScript backend.`,
-    { cause: nativeError },
+    { cause: nativeLoad?.error },
   );
 }
 
@@ -119,16 +118,14 @@ function chooseBackend(): Backend {
     currentReason = 'the native addon loaded';
     return backend;
   }
+  // getBackend() chooses once per process, so this warns once.
   currentReason = `the native addon could not load: ${loadFailure()}`;
-  if (!warned) {
-    warned = true;
-    process.emitWarning(
-      `nodegrad: the native backend could not load (${loadFailure()}), so the much slower ` +
-        `pure-TypeScript reference backend is used. ${BUILD_HINT}, or set ` +
-        `NODEGRAD_BACKEND=reference to silence this warning.`,
-      { code: 'NODEGRAD_NATIVE_UNAVAILABLE' },
-    );
-  }
+  process.emitWarning(
+    `nodegrad: the native backend could not load (${loadFailure()}), so the much slower ` +
+      `pure-TypeScript reference backend is used. ${BUILD_HINT}, or set ` +
+      `NODEGRAD_BACKEND=reference to silence this warning.`,
+    { code: 'NODEGRAD_NATIVE_UNAVAILABLE' },
+  );
   return referenceBackend;
 }
 
@@ -158,7 +155,7 @@ export function getBackend(): Backend {
  */
 export function setBackend(name: BackendName): void {
   if (typeof name !== 'string')
-    throw typeError('setBackend: name', '"native" or "reference"', name);
+    throw typeError('setBackend(name)', '"native" or "reference"', name);
   if (name === 'reference') {
     current = referenceBackend;
     currentReason = "setBackend('reference')";
@@ -169,7 +166,7 @@ export function setBackend(name: BackendName): void {
     currentReason = "setBackend('native')";
     return;
   }
-  throw rangeError('setBackend: name', '"native" or "reference"', name);
+  throw rangeError('setBackend(name)', '"native" or "reference"', name);
 }
 
 /**
@@ -192,9 +189,10 @@ export function nativeBackend(): NativeBackend | null {
  */
 export function backendInfo(): BackendInfo {
   const backend = getBackend();
+  const native = nativeLoad?.backend ?? null;
   if (backend !== native || native === null) {
     const info: BackendInfo = { name: backend.name, reason: currentReason };
-    if (nativeError !== null) info.nativeError = nativeError.message;
+    if (nativeLoad?.error) info.nativeError = nativeLoad.error.message;
     return info;
   }
   return {
@@ -209,19 +207,19 @@ export function backendInfo(): BackendInfo {
 /** The native backend when it is the one getBackend() returns, else null. */
 function activeNative(): NativeBackend | null {
   const backend = getBackend();
-  return backend === native ? native : null;
+  return backend === nativeLoad?.backend ? nativeLoad.backend : null;
 }
 
 /**
  * Gets, or sets then gets, the number of threads the native backend's matrix products run on
- * (OpenBLAS's pool, which nodegrad's own kernels share). The reference backend runs on the
- * calling thread: there this accepts the value and returns 1.
+ * (OpenBLAS's pool; nodegrad's own kernels run on the calling thread). The reference backend
+ * runs on the calling thread: there this accepts the value and returns 1.
  *
  * @example
  * threads(1); // small models are often fastest single-threaded
  */
 export function threads(n?: number): number {
-  if (n !== undefined) checkInt('threads: n', n, 1);
+  if (n !== undefined) checkInt('threads(n)', n, 1);
   const backend = activeNative();
   if (backend === null) return 1;
   if (n !== undefined) backend.setThreads(n);
@@ -238,7 +236,7 @@ export function threads(n?: number): number {
  */
 export function simd(level?: string): SimdLevel {
   if (level !== undefined && typeof level !== 'string') {
-    throw typeError('simd: level', 'a SIMD level name such as "avx2"', level);
+    throw typeError('simd(level)', 'a SIMD level name such as "avx2"', level);
   }
   const backend = activeNative();
   if (backend === null) return 'scalar';
