@@ -3,16 +3,18 @@
  * every SIMD level this CPU has: the vectorised exp (and sigmoid, tanh on top of it) to within
  * an ulp or two over the whole float range, overflow and underflow without NaN, NaN passing
  * through, and reductions that start from their identity. test/kernels.test.ts compares every
- * kernel with the reference backend.
+ * kernel with the reference backend. Last, NODEGRAD_SIMD as a fresh process sees it.
  */
 
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { createNativeBackend } from '../lib/backend/native';
 
-const built = existsSync(join(resolve(__dirname, '..'), 'build', 'Release', 'nodegrad.node'));
+const root = resolve(__dirname, '..');
+const built = existsSync(join(root, 'build', 'Release', 'nodegrad.node'));
 
 const bits = new Int32Array(1);
 const asFloat = new Float32Array(bits.buffer);
@@ -178,4 +180,83 @@ describe.skipIf(!built)('native SIMD numerics', () => {
       for (let i = 0; i < x.length; i++) expect(Math.abs(y[i] - results[0][i])).toBeLessThan(1e-6);
     }
   });
+});
+
+/** Loads the native backend in a fresh process; prints its levels and the warnings it emitted. */
+const SIMD_CHILD = `
+const warnings = [];
+process.on('warning', (w) => warnings.push({ code: w.code, message: w.message }));
+const native = require('./lib/backend/native.ts').createNativeBackend();
+const result = { simd: native.simd(), levels: native.simdLevels() };
+process.on('exit', () => console.log(JSON.stringify({ ...result, warnings })));
+`;
+
+interface SimdChild {
+  simd: string;
+  levels: string[];
+  warnings: { code: string; message: string }[];
+  stderr: string;
+}
+
+function loadWithSimd(value: string | undefined): SimdChild {
+  const env: NodeJS.ProcessEnv = { ...process.env, NODE_DEBUG: 'nodegrad' };
+  if (value === undefined) delete env.NODEGRAD_SIMD;
+  else env.NODEGRAD_SIMD = value;
+  const child = spawnSync(process.execPath, ['--import', 'tsx', '-e', SIMD_CHILD], {
+    cwd: root,
+    env,
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  const line = child.stdout.split('\n').find((l) => l.startsWith('{'));
+  if (line === undefined) throw new Error(`the child printed nothing: ${child.stderr}`);
+  return { ...(JSON.parse(line) as Omit<SimdChild, 'stderr'>), stderr: child.stderr };
+}
+
+describe.skipIf(!built)('NODEGRAD_SIMD', () => {
+  it('unset: the kernels start at the best level this CPU has, with no warning', () => {
+    const child = loadWithSimd(undefined);
+    expect(child.levels[0]).toBe('scalar');
+    expect(child.simd).toBe(child.levels[child.levels.length - 1]);
+    expect(child.warnings).toEqual([]);
+    expect(child.stderr).toContain(`native addon loaded: simd ${child.simd}`);
+  });
+
+  it('scalar: the kernels run at scalar, with no warning', () => {
+    const child = loadWithSimd('scalar');
+    expect(child.simd).toBe('scalar');
+    expect(child.warnings).toEqual([]);
+    expect(child.stderr).toContain('native addon loaded: simd scalar');
+  }, 30_000);
+
+  it('each level this CPU has is honoured', () => {
+    for (const level of loadWithSimd(undefined).levels) {
+      const child = loadWithSimd(level);
+      expect(child.simd).toBe(level);
+      expect(child.warnings).toEqual([]);
+    }
+  }, 60_000);
+
+  it('an unknown name warns once, naming it, and runs the best level', () => {
+    const child = loadWithSimd('sse9');
+    const best = child.levels[child.levels.length - 1];
+    expect(child.simd).toBe(best);
+    expect(child.warnings).toHaveLength(1);
+    expect(child.warnings[0].code).toBe('NODEGRAD_SIMD_FALLBACK');
+    expect(child.warnings[0].message).toBe(
+      `nodegrad: NODEGRAD_SIMD=sse9 cannot be used (not a SIMD level; this CPU has ` +
+        `${child.levels.join(', ')}); running the ${best} kernels.`,
+    );
+    expect(child.stderr).toContain(`NODEGRAD_SIMD=sse9 not honoured`);
+  }, 30_000);
+
+  it('a level this CPU lacks warns once and runs the best level below it', (ctx) => {
+    const levels = loadWithSimd(undefined).levels;
+    if (levels.includes('avx512')) return ctx.skip('this CPU has every level');
+    const child = loadWithSimd('avx512');
+    const best = levels[levels.length - 1];
+    expect(child.simd).toBe(best);
+    expect(child.warnings.map((w) => w.code)).toEqual(['NODEGRAD_SIMD_FALLBACK']);
+    expect(child.warnings[0].message).toContain(`this CPU has only ${levels.join(', ')}`);
+  }, 60_000);
 });

@@ -112,25 +112,41 @@ function loadAddon(): Addon {
       { cause: error },
     );
   }
-  reportSimd(addon);
+  applySimdRequest(addon);
   return addon;
 }
 
-/** Says once, on the debug channel and as a warning, when NODEGRAD_SIMD could not be honoured. */
-function reportSimd(loaded: Addon): void {
+/**
+ * Applies NODEGRAD_SIMD, when set, through the addon's own setSimd, and says once (on the debug
+ * channel and as a warning) when the level asked for cannot be used. The level names are the
+ * addon's: setSimd rejects a name it does not know, and simdLevels() lists what this CPU has.
+ */
+function applySimdRequest(loaded: Addon): void {
   const requested = process.env.NODEGRAD_SIMD;
-  const active = loaded.simd();
-  debug('native addon loaded: simd %s (supported: %s)', active, loaded.simdLevels().join(', '));
-  if (requested === undefined || requested === '' || requested === active) return;
-  const known = requested === 'scalar' || requested === 'avx2' || requested === 'avx512';
-  const why = known
-    ? `this CPU does not support ${requested}`
-    : `expected "scalar", "avx2" or "avx512"`;
-  debug('NODEGRAD_SIMD=%s not honoured (%s); using %s', requested, why, active);
-  process.emitWarning(
-    `nodegrad: NODEGRAD_SIMD=${requested} cannot be used (${why}); running the ${active} kernels.`,
-    { code: 'NODEGRAD_SIMD_FALLBACK' },
-  );
+  const supported = loaded.simdLevels().join(', ');
+  if (requested !== undefined && requested !== '') {
+    let granted: SimdLevel | null = null;
+    try {
+      granted = loaded.setSimd(requested);
+    } catch (error) {
+      // A name the addon does not know: the kernels stay at the best level.
+      if (!(error instanceof RangeError)) throw error;
+    }
+    if (granted !== requested) {
+      const why =
+        granted === null
+          ? `not a SIMD level; this CPU has ${supported}`
+          : `this CPU has only ${supported}`;
+      const active = loaded.simd();
+      debug('NODEGRAD_SIMD=%s not honoured (%s); using %s', requested, why, active);
+      process.emitWarning(
+        `nodegrad: NODEGRAD_SIMD=${requested} cannot be used (${why}); ` +
+          `running the ${active} kernels.`,
+        { code: 'NODEGRAD_SIMD_FALLBACK' },
+      );
+    }
+  }
+  debug('native addon loaded: simd %s (supported: %s)', loaded.simd(), supported);
 }
 
 /**

@@ -393,7 +393,7 @@ class Addon : public Napi::Addon<Addon> {
   }
 
   Addon(Napi::Env env, Napi::Object exports) {
-    // Detect the CPU and read NODEGRAD_SIMD now rather than on the first kernel call.
+    // Detect the CPU and fill the kernel tables now rather than on the first kernel call.
     nodegrad::simd_level();
 
     DefineAddon(exports, {

@@ -3,7 +3,6 @@
 // and only calls into the AVX2 / AVX-512 translation units once CPUID and XGETBV allow it.
 
 #include <atomic>
-#include <cstdlib>
 #include <cstring>
 
 #include "kernels.h"
@@ -57,7 +56,7 @@ struct Dispatch {
 };
 
 // The first caller detects the CPU, builds a table per level (each starts as the scalar table
-// and the instruction set overrides what it implements) and picks the starting level.
+// and the instruction set overrides what it implements) and starts at the best supported level.
 Dispatch& dispatch() {
   static Dispatch* instance = [] {
     auto* d = new Dispatch();
@@ -70,14 +69,11 @@ Dispatch& dispatch() {
     avx512::fill(&d->tables[static_cast<int>(SimdLevel::kAvx512)]);
 #endif
 
-    SimdLevel start = SimdLevel::kScalar;
+    int best = 0;
     for (int i = 0; i < kSimdLevelCount; i++) {
-      if (d->supported[i]) start = static_cast<SimdLevel>(i);
+      if (d->supported[i]) best = i;
     }
-    SimdLevel requested;
-    const char* env = std::getenv("NODEGRAD_SIMD");
-    if (env != nullptr && parse_simd(env, &requested) && requested < start) start = requested;
-    d->active.store(static_cast<int>(start));
+    d->active.store(best);
     return d;
   }();
   return *instance;

@@ -35,8 +35,7 @@ bool simd_supported(SimdLevel level);
 // The fastest supported level.
 SimdLevel simd_best();
 
-// The active level. The first call picks it: NODEGRAD_SIMD when it names a supported level,
-// otherwise the best supported one.
+// The active level: the best supported one until set_simd_level changes it.
 SimdLevel simd_level();
 
 // Makes `level` active, or the best supported level below it when the CPU lacks it; returns
