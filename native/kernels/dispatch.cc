@@ -95,14 +95,6 @@ bool parse_simd(const char* name, SimdLevel* level) {
 
 bool simd_supported(SimdLevel level) { return dispatch().supported[static_cast<int>(level)]; }
 
-SimdLevel simd_best() {
-  SimdLevel best = SimdLevel::kScalar;
-  for (int i = 0; i < kSimdLevelCount; i++) {
-    if (dispatch().supported[i]) best = static_cast<SimdLevel>(i);
-  }
-  return best;
-}
-
 SimdLevel simd_level() { return static_cast<SimdLevel>(dispatch().active.load()); }
 
 SimdLevel set_simd_level(SimdLevel level) {
@@ -116,12 +108,6 @@ SimdLevel set_simd_level(SimdLevel level) {
 const KernelTable& kernels() {
   Dispatch& d = dispatch();
   return d.tables[d.active.load(std::memory_order_relaxed)];
-}
-
-const KernelTable& kernels_for(SimdLevel level) {
-  Dispatch& d = dispatch();
-  const int i = static_cast<int>(level);
-  return d.supported[i] ? d.tables[i] : d.tables[0];
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -32,9 +32,6 @@ bool parse_simd(const char* name, SimdLevel* level);
 // True when this CPU and its operating system can run the level.
 bool simd_supported(SimdLevel level);
 
-// The fastest supported level.
-SimdLevel simd_best();
-
 // The active level: the best supported one until set_simd_level changes it.
 SimdLevel simd_level();
 
@@ -156,9 +153,6 @@ struct KernelTable {
 
 // The table of the active SIMD level.
 const KernelTable& kernels();
-
-// The table of a given level (for tests); the scalar table when the level is unsupported.
-const KernelTable& kernels_for(SimdLevel level);
 
 // Each instruction set fills the entries it implements and leaves the others untouched.
 namespace scalar {
