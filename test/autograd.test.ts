@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { getBackend, nativeBackend, setBackend } from '../lib/backend';
 import * as F from '../lib/nn/functional';
 import {
+  Generator,
   getRngState,
   manualSeed,
   noGrad,
@@ -233,6 +234,28 @@ describe('tensor creation and shape errors', () => {
     const first = Array.from(randn([4]).data);
     setRngState(saved);
     expect(Array.from(randn([4]).data)).toEqual(first);
+  });
+
+  it('rejects a seed that is not a finite number, and a state of the wrong kind or size', () => {
+    expect(() => manualSeed(Infinity)).toThrow(
+      new RangeError('manualSeed(seed): expected a finite number, received Infinity'),
+    );
+    expect(() => manualSeed('42' as unknown as number)).toThrow(
+      new TypeError('manualSeed(seed): expected a finite number, received "42"'),
+    );
+    expect(() => new Generator(NaN)).toThrow(
+      new RangeError('Generator(seed): expected a finite number, received NaN'),
+    );
+    expect(() => setRngState(new Uint32Array(3))).toThrow(
+      new RangeError(
+        'setState(state): expected a Uint32Array of length 4, received Uint32Array(3)',
+      ),
+    );
+    expect(() => setRngState(new Float32Array(4) as unknown as Uint32Array)).toThrow(
+      new TypeError(
+        'setState(state): expected a Uint32Array of length 4, received Float32Array(4)',
+      ),
+    );
   });
 
   it('repeats random tensors under the same seed', () => {

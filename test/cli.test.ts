@@ -162,13 +162,16 @@ describe('nodegrad errors', () => {
     const result = await run('evaluate', '--model', other);
     expectOneLine(
       result,
-      /^nodegrad: loadStateDict: 0\.weight expected shape \[256, 784\], received \[10, 784\]\n$/,
+      /^nodegrad: loadStateDict\(0\.weight\): expected shape \[256, 784\], received \[10, 784\]\n$/,
     );
   });
 
   it('an index outside the held-out digits', async () => {
     const result = await run('predict', '--model', model, '--index', '2000');
-    expectOneLine(result, /^nodegrad: index: expected an integer in \[0, 1999\], received 2000\n$/);
+    expectOneLine(
+      result,
+      /^nodegrad: --index: expected an integer in \[0, 1999\], received 2000\n$/,
+    );
   });
 
   it('bad flags and an unknown dataset', async () => {
@@ -182,7 +185,7 @@ describe('nodegrad errors', () => {
     expectOneLine(await run('predict', '--index', '1'), /required option '--model <file>'/);
     expectOneLine(
       await run('train', 'mnist', '--train-size', '9000', '--out', path.join(dir, 'x')),
-      /^nodegrad: train-size: expected an integer in \[1, 8000\], received 9000\n$/,
+      /^nodegrad: --train-size: expected an integer in \[1, 8000\], received 9000\n$/,
     );
     const unwritable = await run('train', 'mnist', '--out', '/nonexistent/dir/x.safetensors');
     expectOneLine(

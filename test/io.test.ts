@@ -101,11 +101,20 @@ describe('safetensors encoding', () => {
 
   it('refuses to write what is not a dict of tensors, or a tensor named __metadata__', () => {
     expect(() => serialize({ w: [1, 2] as unknown as Tensor })).toThrow(
-      new TypeError('serialize(dict)["w"]: expected a Tensor, received [1, 2]'),
+      new TypeError('serialize(dict["w"]): expected a Tensor, received [1, 2]'),
     );
     expect(() => serialize({ __metadata__: tensor([1]) })).toThrow(RangeError);
+    expect(() => serialize({ __metadata__: tensor([1]) })).toThrow(
+      new RangeError(
+        'serialize(dict): expected tensor names other than "" and "__metadata__", ' +
+          'received "__metadata__"',
+      ),
+    );
     expect(() => serialize({ w: tensor([1]) }, { n: 1 as unknown as string })).toThrow(
-      /serialize\(metadata\)\["n"\]: expected a string, received 1/,
+      new TypeError('serialize(metadata["n"]): expected a string, received 1'),
+    );
+    expect(() => deserialize('bytes' as unknown as Uint8Array)).toThrow(
+      new TypeError('safetensors(bytes): expected a Buffer or Uint8Array, received "bytes"'),
     );
   });
 });

@@ -169,7 +169,15 @@ describe('Module registration', () => {
       'inner.weight',
       'inner.bias',
     ]);
-    expect(() => model.registerParameter('a.b', tensor([1]))).toThrow(TypeError);
+    expect(() => model.registerParameter('a.b', tensor([1]))).toThrow(
+      new RangeError(
+        'registerParameter(name): expected a non-empty name without dots, received "a.b"',
+      ),
+    );
+    expect(() => model.registerParameter(7 as unknown as string, tensor([1]))).toThrow(TypeError);
+    expect(() => model.registerModule('m', {} as Module)).toThrow(
+      new TypeError('registerModule(module): expected a Module, received Object'),
+    );
   });
 
   it('switches training mode on every descendant', () => {
@@ -207,6 +215,12 @@ describe('Sequential', () => {
     expect(model.at(1)).toBeInstanceOf(ReLU);
     expect(model.at(-1)).toBe(model.at(2));
     expect(() => model.at(3)).toThrow(RangeError);
+    expect(() => model.at(3)).toThrow(
+      new RangeError('Sequential.at(index): expected an integer in [-3, 2], received 3'),
+    );
+    expect(() => new Sequential(new ReLU(), 'relu' as unknown as Module)).toThrow(
+      new TypeError('Sequential(argument 1): expected a Module, received "relu"'),
+    );
 
     const x = randn([4, 784]);
     const fc1 = model.at(0) as Linear;
@@ -264,7 +278,7 @@ describe('stateDict and loadStateDict', () => {
     const before = Array.from(model.fc1.bias!.data);
     const dict = { 'fc1.weight': zeros([10, 784]), 'fc1.bias': zeros([256]) };
     expect(() => model.loadStateDict(dict)).toThrow(
-      new RangeError('loadStateDict: fc1.weight expected shape [256, 784], received [10, 784]'),
+      new RangeError('loadStateDict(fc1.weight): expected shape [256, 784], received [10, 784]'),
     );
     expect(Array.from(model.fc1.bias!.data)).toEqual(before);
   });
@@ -283,6 +297,9 @@ describe('stateDict and loadStateDict', () => {
     });
     expect(() => model.loadStateDict({ '0.weight': [1, 2] } as never, { strict: false })).toThrow(
       TypeError,
+    );
+    expect(() => model.loadStateDict({ '0.weight': [1, 2] } as never, { strict: false })).toThrow(
+      new TypeError('loadStateDict(0.weight): expected a Tensor, received [1, 2]'),
     );
   });
 });
@@ -312,6 +329,9 @@ describe('loss modules', () => {
     // -log softmax([0.2, 0.9])[1] and -log softmax([0.6, 0.1])[0], averaged.
     const expected = (Math.log(1 + Math.exp(-0.7)) + Math.log(1 + Math.exp(-0.5))) / 2;
     expect(new CrossEntropyLoss().forward(p, labels).item()).toBeCloseTo(expected, 6);
-    expect(() => new MSELoss({ reduction: 'avg' as never })).toThrow(TypeError);
+    expect(() => new MSELoss({ reduction: 'avg' as never })).toThrow(
+      new RangeError(`MSELoss(reduction): expected 'mean', 'sum' or 'none', received "avg"`),
+    );
+    expect(() => new MSELoss({ reduction: 1 as never })).toThrow(TypeError);
   });
 });

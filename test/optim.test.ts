@@ -180,26 +180,38 @@ describe('optimizer mechanics', () => {
   it('rejects bad hyper-parameters with a RangeError naming the option', () => {
     const p = () => [tensor([1])];
     expect(() => new SGD(p(), { lr: -1 })).toThrow(
-      new RangeError('SGD: lr: expected a finite number >= 0, received -1'),
+      new RangeError('SGD(lr): expected a finite number >= 0, received -1'),
     );
-    expect(() => new SGD(p(), { lr: NaN })).toThrow(/SGD: lr: .*received NaN/);
-    expect(() => new SGD(p(), { momentum: -0.5 })).toThrow(/SGD: momentum/);
+    expect(() => new SGD(p(), { lr: NaN })).toThrow(/SGD\(lr\): .*received NaN/);
+    expect(() => new SGD(p(), { momentum: -0.5 })).toThrow(/SGD\(momentum\)/);
     expect(() => new SGD(p(), { weightDecay: Infinity })).toThrow(
-      /SGD: weightDecay: expected a finite number >= 0, received Infinity/,
+      /SGD\(weightDecay\): expected a finite number >= 0, received Infinity/,
     );
     expect(() => new SGD(p(), { nesterov: true })).toThrow(
-      /SGD: nesterov: expected momentum > 0 and dampening 0, received momentum 0/,
+      /SGD\(nesterov\): expected momentum > 0 and dampening 0, received momentum 0/,
+    );
+    expect(() => new SGD(p(), { nesterov: 'yes' as unknown as boolean })).toThrow(
+      new TypeError('SGD(nesterov): expected true or false, received "yes"'),
     );
     expect(() => new SGD(p(), { nesterov: true, momentum: 0.9, dampening: 0.1 })).toThrow(
       RangeError,
     );
     expect(() => new Adam(p(), { betas: [1, 0.999] })).toThrow(
-      new RangeError('Adam: betas[0]: expected a finite number in [0, 1), received 1'),
+      new RangeError('Adam(betas[0]): expected a finite number in [0, 1), received 1'),
     );
-    expect(() => new AdamW(p(), { betas: [0.9, -0.1] })).toThrow(/AdamW: betas\[1\]/);
-    expect(() => new Adam(p(), { eps: -1e-8 })).toThrow(/Adam: eps/);
+    expect(() => new AdamW(p(), { betas: [0.9, -0.1] })).toThrow(/AdamW\(betas\[1\]\)/);
+    expect(() => new Adam(p(), { eps: -1e-8 })).toThrow(/Adam\(eps\)/);
     expect(() => new Adam(p(), { lr: 'fast' as unknown as number })).toThrow(TypeError);
+    expect(() => new Adam(p(), { lr: 'fast' as unknown as number })).toThrow(
+      new TypeError('Adam(lr): expected a finite number >= 0, received "fast"'),
+    );
+    expect(() => new Adam(p(), { betas: [0.9] as unknown as [number, number] })).toThrow(
+      new RangeError('Adam(betas): expected two numbers [beta1, beta2], received [0.9]'),
+    );
     expect(() => new SGD(p(), { lr: 0.1, mommentum: 0.9 } as object)).toThrow(/"mommentum"/);
+    expect(() => new SGD(p(), { lr: 0.1, mommentum: 0.9 } as object)).toThrow(
+      /^SGD\(options\): expected options among lr, momentum, .*, received "mommentum"$/,
+    );
   });
 
   it('checks a learning rate changed between steps', () => {
@@ -207,8 +219,26 @@ describe('optimizer mechanics', () => {
     const opt = new SGD([w], { lr: 0.1 });
     w.grad = tensor([1]);
     opt.paramGroups[0].lr = -0.1;
-    expect(() => opt.step()).toThrow(/SGD: lr: expected a finite number >= 0, received -0.1/);
+    expect(() => opt.step()).toThrow(
+      new RangeError('SGD(paramGroups[0].lr): expected a finite number >= 0, received -0.1'),
+    );
     expect(w.data[0]).toBe(1);
+  });
+
+  it('names the group of a bad group option', () => {
+    const [a, b] = [tensor([1]), tensor([2])];
+    expect(() => new SGD([{ params: [a] }, { params: [b], lr: -1 }])).toThrow(
+      new RangeError('SGD(params[1].lr): expected a finite number >= 0, received -1'),
+    );
+    const opt = new Adam([a]);
+    expect(() => opt.addParamGroup({ params: [b], betas: [0.9, 2] })).toThrow(
+      new RangeError(
+        'Adam.addParamGroup(group.betas[1]): expected a finite number in [0, 1), received 2',
+      ),
+    );
+    expect(() => opt.addParamGroup({ params: [1 as unknown as Tensor] })).toThrow(
+      new TypeError('Adam.addParamGroup(group.params[0]): expected a Tensor, received 1'),
+    );
   });
 
   it('rejects no parameters, non-tensors and a parameter in two groups', () => {
@@ -217,6 +247,12 @@ describe('optimizer mechanics', () => {
     expect(() => new SGD([1 as unknown as Tensor])).toThrow(TypeError);
     expect(() => new SGD([{ params: [w] }, { params: [w] }])).toThrow(
       /expected each parameter in only one group/,
+    );
+    expect(() => new SGD([{ params: [w] }, { params: [w] }])).toThrow(
+      new RangeError(
+        'SGD(params[1].params[0]): expected each parameter in only one group, ' +
+          'received a parameter that is already in a group',
+      ),
     );
   });
 
@@ -302,11 +338,19 @@ describe('optimizer state dicts', () => {
 
     const wrongGroups = { ...dict, paramGroups: [...dict.paramGroups, dict.paramGroups[0]] };
     expect(() => other.loadStateDict(wrongGroups)).toThrow(
-      /SGD.loadStateDict: paramGroups: expected 1 groups, received 2/,
+      /SGD.loadStateDict\(paramGroups\): expected 1 groups, received 2/,
+    );
+    const badLr = { ...dict, paramGroups: [{ ...dict.paramGroups[0], lr: -1 }] };
+    expect(() => other.loadStateDict(badLr)).toThrow(
+      new RangeError(
+        'SGD.loadStateDict(paramGroups[0].lr): expected a finite number >= 0, received -1',
+      ),
     );
     const short = { ...dict, state: { 0: { step: 1, momentumBuffer: new Float32Array(3) } } };
     expect(() => other.loadStateDict(short)).toThrow(
-      /state\[0\].momentumBuffer: expected 2 values, received Float32Array\(3\)/,
+      new RangeError(
+        'SGD.loadStateDict(state[0].momentumBuffer): expected 2 values, received Float32Array(3)',
+      ),
     );
     expect(other.paramGroups[0].lr).toBe(0.25);
   });

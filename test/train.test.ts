@@ -7,7 +7,7 @@ import { Linear, MSELoss, Module, ReLU, Sequential, crossEntropy } from '../lib/
 import { SGD } from '../lib/optim';
 import { Tensor, manualSeed, randn, tensor } from '../lib/tensor';
 import { evaluate, fit } from '../lib/train';
-import type { BatchSource, EpochLogs } from '../lib/train';
+import type { BatchSource, EpochLogs, LossFn } from '../lib/train';
 
 const backends: BackendName[] = nativeBackend() === null ? ['reference'] : ['reference', 'native'];
 const initialBackend = getBackend().name;
@@ -246,22 +246,30 @@ describe('fit', () => {
     const optimizer = new SGD(model.parameters(), { lr: 0.1 });
     const loss = crossEntropy;
     await expect(fit(model, toyLoader(), { epochs: 0, optimizer, loss })).rejects.toThrow(
-      'fit: epochs: expected an integer >= 1, received 0',
+      'fit(epochs): expected an integer >= 1, received 0',
     );
     await expect(
       fit(model, toyLoader(), { epochs: 1, optimizer: {} as SGD, loss }),
     ).rejects.toThrow(TypeError);
     await expect(
       fit(model, toyLoader(), { epochs: 1, optimizer, loss, metrics: ['f1' as 'accuracy'] }),
-    ).rejects.toThrow('fit: metrics: expected \'accuracy\', received "f1"');
+    ).rejects.toThrow('fit(metrics[0]): expected \'accuracy\', received "f1"');
     await expect(
       fit(model, 42 as unknown as BatchSource, { epochs: 1, optimizer, loss }),
     ).rejects.toThrow(
-      'fit: trainLoader: expected an iterable of [input, target] batches, received 42',
+      'fit(trainLoader): expected an iterable of [input, target] batches, received 42',
     );
     await expect(
       fit(model, toyLoader(), { epochs: 1, optimizer, loss: (out) => out }),
-    ).rejects.toThrow('fit: loss: expected a one-element Tensor, received shape [4, 2]');
+    ).rejects.toThrow('fit(loss): expected a one-element Tensor, received shape [4, 2]');
+    await expect(
+      fit(model, toyLoader(), { epochs: 1, optimizer, loss: 'mse' as unknown as LossFn }),
+    ).rejects.toThrow(
+      new TypeError(
+        'fit(loss): expected a function (output, target) => Tensor or a loss Module, ' +
+          'received "mse"',
+      ),
+    );
   });
 
   it('accepts arrays and async generators of batches and one-hot targets', async () => {

@@ -62,7 +62,7 @@ interface Split {
  */
 function splits(trainSize: number): { train: Split; test: Split } {
   const train = standardize(mnist({ split: 'train' }));
-  checkInt('train-size', trainSize, 1, train.labels.length);
+  checkInt('--train-size', trainSize, 1, train.labels.length);
   return { train: slice(train, 0, trainSize), test: testSplit() };
 }
 
@@ -193,7 +193,7 @@ export interface Prediction {
 /** The class probabilities a saved model gives held-out image `index` (0 ≤ index < 2,000). */
 export function predictMnist(file: string, index: number): Prediction {
   const test = testSplit();
-  checkInt('index', index, 0, test.labels.length - 1);
+  checkInt('--index', index, 0, test.labels.length - 1);
   const model = loadMlp(file);
   const image = slice(test, index, index + 1);
 

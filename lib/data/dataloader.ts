@@ -1,4 +1,4 @@
-import { rangeError, typeError } from '../errors';
+import { checkFinite, rangeError, typeError } from '../errors';
 import { defaultGenerator, Generator } from '../tensor/random';
 import { type Collated, type Dataset, defaultCollate } from './dataset';
 
@@ -57,8 +57,11 @@ export class DataLoader<T, B = Collated<T>> implements Iterable<B> {
       throw typeError(`${where}(dataset)`, 'a Dataset { length, get(i) }', dataset);
     }
     const length = dataset.length;
-    if (typeof length !== 'number' || !Number.isInteger(length) || length < 0) {
-      throw rangeError(`${where}(dataset): length`, 'an integer >= 0', length);
+    if (typeof length !== 'number') {
+      throw typeError(`${where}(dataset.length)`, 'an integer >= 0', length);
+    }
+    if (!Number.isInteger(length) || length < 0) {
+      throw rangeError(`${where}(dataset.length)`, 'an integer >= 0', length);
     }
     if (length === 0) {
       throw new RangeError(
@@ -68,18 +71,16 @@ export class DataLoader<T, B = Collated<T>> implements Iterable<B> {
 
     const { batchSize = 1, shuffle = false, dropLast = false, seed, collate } = options;
     if (typeof batchSize !== 'number') {
-      throw typeError(`${where}: batchSize`, 'an integer >= 1', batchSize);
+      throw typeError(`${where}(batchSize)`, 'an integer >= 1', batchSize);
     }
     if (!Number.isInteger(batchSize) || batchSize < 1) {
-      throw rangeError(`${where}: batchSize`, 'an integer >= 1', batchSize);
+      throw rangeError(`${where}(batchSize)`, 'an integer >= 1', batchSize);
     }
-    if (typeof shuffle !== 'boolean') throw typeError(`${where}: shuffle`, 'a boolean', shuffle);
-    if (typeof dropLast !== 'boolean') throw typeError(`${where}: dropLast`, 'a boolean', dropLast);
-    if (seed !== undefined && (typeof seed !== 'number' || !Number.isFinite(seed))) {
-      throw typeError(`${where}: seed`, 'a finite number', seed);
-    }
+    if (typeof shuffle !== 'boolean') throw typeError(`${where}(shuffle)`, 'a boolean', shuffle);
+    if (typeof dropLast !== 'boolean') throw typeError(`${where}(dropLast)`, 'a boolean', dropLast);
+    if (seed !== undefined) checkFinite(`${where}(seed)`, seed);
     if (collate !== undefined && typeof collate !== 'function') {
-      throw typeError(`${where}: collate`, 'a function (samples) => batch', collate);
+      throw typeError(`${where}(collate)`, 'a function (samples) => batch', collate);
     }
 
     this.dataset = dataset;

@@ -1,5 +1,5 @@
 import type { FloatArray } from '../backend/backend';
-import { rangeError, shapeString, typeError } from '../errors';
+import { rangeError, shapeString, typeError, verbatim } from '../errors';
 import { Tensor } from '../tensor';
 
 /**
@@ -78,19 +78,19 @@ export class TensorDataset<C extends readonly Column[]> implements Dataset<
 
   constructor(...columns: C) {
     if (columns.length === 0) {
-      throw rangeError('TensorDataset', 'at least one tensor', 'no arguments');
+      throw rangeError('TensorDataset', 'at least one tensor', verbatim('no arguments'));
     }
     columns.forEach((column, c) => {
       if (column instanceof Tensor) {
         if (column.ndim === 0) {
           throw rangeError(
-            `TensorDataset: argument ${c}`,
+            `TensorDataset(argument ${c})`,
             'a tensor whose first dimension indexes samples',
-            'a 0-d tensor',
+            verbatim('a 0-d tensor'),
           );
         }
       } else if (!(column instanceof Int32Array)) {
-        throw typeError(`TensorDataset: argument ${c}`, 'a Tensor or an Int32Array', column);
+        throw typeError(`TensorDataset(argument ${c})`, 'a Tensor or an Int32Array', column);
       }
     });
 
@@ -107,7 +107,7 @@ export class TensorDataset<C extends readonly Column[]> implements Dataset<
       }
     });
     if (length === 0) {
-      throw rangeError('TensorDataset', 'at least one sample', 'tensors with 0 samples');
+      throw rangeError('TensorDataset', 'at least one sample', verbatim('tensors with 0 samples'));
     }
     columns.forEach((column, c) => {
       if (column instanceof Tensor) checkFiniteRows(c, column);
@@ -181,7 +181,7 @@ function checkFiniteRows(column: number, t: Tensor): void {
     if (value - value !== 0) {
       const sample = Math.floor(i / rowSize(t));
       throw new RangeError(
-        `TensorDataset: argument ${column}: expected finite values, received ` +
+        `TensorDataset(argument ${column}): expected finite values, received ` +
           `${Number.isNaN(value) ? 'NaN' : String(value)} in sample ${sample}`,
       );
     }
@@ -196,7 +196,7 @@ function checkFiniteRows(column: number, t: Tensor): void {
  * defaultCollate([[tensor([1, 2]), 0], [tensor([3, 4]), 1]]); // [Tensor [2, 2], Tensor [2]]
  */
 export function defaultCollate<T>(samples: T[]): Collated<T> {
-  if (samples.length === 0) throw rangeError('defaultCollate', 'at least one sample', []);
+  if (samples.length === 0) throw rangeError('defaultCollate(samples)', 'at least one sample', []);
   return collate(samples as unknown[], '') as Collated<T>;
 }
 
@@ -205,7 +205,7 @@ function collate(samples: unknown[], field: string): unknown {
   const first = samples[0];
 
   if (first instanceof Tensor || first instanceof Float32Array || first instanceof Float64Array) {
-    const parts = samples.map((s, i) => asTensor(s, `sample ${i}${field}`));
+    const parts = samples.map((s, i) => asTensor(s, `samples[${i}]${field}`));
     const { shape, dtype } = parts[0];
     const size = parts[0].numel;
     const out =
@@ -215,7 +215,7 @@ function collate(samples: unknown[], field: string): unknown {
     parts.forEach((part, i) => {
       if (part.dtype !== dtype || part.shape.join() !== shape.join()) {
         throw new RangeError(
-          `defaultCollate: sample ${i}${field}: expected a ${dtype} tensor of shape ` +
+          `defaultCollate(samples[${i}]${field}): expected a ${dtype} tensor of shape ` +
             `${shapeString(shape)} like the first sample, received ${part.dtype} ` +
             `${shapeString(part.shape)}`,
         );
@@ -229,7 +229,7 @@ function collate(samples: unknown[], field: string): unknown {
     const out = new Float32Array(samples.length);
     samples.forEach((s, i) => {
       if (typeof s !== 'number')
-        throw typeError(`defaultCollate: sample ${i}${field}`, 'a number', s);
+        throw typeError(`defaultCollate(samples[${i}]${field})`, 'a number', s);
       out[i] = s;
     });
     return new Tensor(out, [samples.length]);
@@ -238,7 +238,7 @@ function collate(samples: unknown[], field: string): unknown {
   if (first instanceof Int32Array) {
     const parts = samples.map((s, i) => {
       if (!(s instanceof Int32Array)) {
-        throw typeError(`defaultCollate: sample ${i}${field}`, 'an Int32Array', s);
+        throw typeError(`defaultCollate(samples[${i}]${field})`, 'an Int32Array', s);
       }
       return s;
     });
@@ -272,7 +272,7 @@ function collate(samples: unknown[], field: string): unknown {
   }
 
   throw typeError(
-    `defaultCollate: sample 0${field}`,
+    `defaultCollate(samples[0]${field})`,
     'tensors, numbers, Int32Arrays, or arrays and objects of them',
     first,
   );
@@ -283,5 +283,5 @@ function asTensor(value: unknown, where: string): Tensor {
   if (value instanceof Float32Array || value instanceof Float64Array) {
     return new Tensor(value, [value.length]);
   }
-  throw typeError(`defaultCollate: ${where}`, 'a Tensor', value);
+  throw typeError(`defaultCollate(${where})`, 'a Tensor', value);
 }

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { debug } from '../debug';
-import { rangeError } from '../errors';
+import { rangeError, typeError, verbatim } from '../errors';
 import { Tensor } from '../tensor';
 import { Generator } from '../tensor/random';
 
@@ -68,7 +68,7 @@ function readDigitFile(dir: string, digit: number): Float32Array {
     throw rangeError(
       `mnist(): ${file}: data`,
       `a non-empty list of numbers whose length is a multiple of ${MNIST_PIXELS}`,
-      Array.isArray(data) ? `a list of ${data.length} values` : data,
+      Array.isArray(data) ? verbatim(`a list of ${data.length} values`) : data,
     );
   }
   const pixels = Float32Array.from(data as number[]);
@@ -182,7 +182,9 @@ export function mnist(options: { split?: 'all' | 'train' | 'test' } = {}): Mnist
   if (split === 'all') return rows(all, 0, total);
   if (split === 'train') return rows(all, 0, all.trainCount);
   if (split === 'test') return rows(all, all.trainCount, total);
-  throw rangeError('mnist(): split', "'all', 'train' or 'test'", split);
+  const where = 'mnist(split)';
+  if (typeof split !== 'string') throw typeError(where, "'all', 'train' or 'test'", split);
+  throw rangeError(where, "'all', 'train' or 'test'", split);
 }
 
 /**

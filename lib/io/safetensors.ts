@@ -75,11 +75,19 @@ function isSize(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 
-function checkMetadata(where: string, metadata: unknown): Record<string, string> {
-  if (!isPlainObject(metadata)) throw rangeError(where, 'an object of strings', metadata);
+/**
+ * Checks string metadata; `at` names the whole (path "") or one entry (`["format"]`) in
+ * messages. `error` is typeError for an argument, rangeError for a file's header.
+ */
+function checkMetadata(
+  at: (path: string) => string,
+  metadata: unknown,
+  error: typeof rangeError,
+): Record<string, string> {
+  if (!isPlainObject(metadata)) throw error(at(''), 'an object of strings', metadata);
   for (const [key, value] of Object.entries(metadata)) {
     if (typeof value !== 'string') {
-      throw rangeError(`${where}[${JSON.stringify(key)}]`, 'a string', value);
+      throw error(at(`[${JSON.stringify(key)}]`), 'a string', value);
     }
   }
   return { ...metadata } as Record<string, string>;
@@ -94,7 +102,7 @@ function checkMetadata(where: string, metadata: unknown): Record<string, string>
  */
 export function parseHeader(bytes: Uint8Array, fileLength = bytes.length): SafetensorsHeader {
   if (!(bytes instanceof Uint8Array)) {
-    throw typeError('safetensors', 'a Buffer or Uint8Array', bytes);
+    throw typeError('safetensors(bytes)', 'a Buffer or Uint8Array', bytes);
   }
 
   // 1. The header length, checked against the file and the cap before it is read.
@@ -137,7 +145,7 @@ export function parseHeader(bytes: Uint8Array, fileLength = bytes.length): Safet
   const entries: SafetensorsEntry[] = [];
   for (const [name, raw] of Object.entries(header)) {
     if (name === METADATA_KEY) {
-      metadata = checkMetadata(`safetensors: ${METADATA_KEY}`, raw);
+      metadata = checkMetadata((path) => `safetensors: ${METADATA_KEY}${path}`, raw, rangeError);
       continue;
     }
     entries.push(checkEntry(name, raw, dataLength));
@@ -343,15 +351,15 @@ export function deserialize(bytes: Uint8Array): Record<string, Tensor> {
 // ---------------------------------------------------------------------------------------------
 // Writing
 
-function checkStateDict(where: string, dict: unknown): [string, Tensor][] {
-  if (!isPlainObject(dict)) throw typeError(where, 'an object of named tensors', dict);
+function checkStateDict(dict: unknown): [string, Tensor][] {
+  if (!isPlainObject(dict)) throw typeError('serialize(dict)', 'an object of named tensors', dict);
   const items = Object.entries(dict);
   for (const [name, value] of items) {
     if (!(value instanceof Tensor)) {
-      throw typeError(`${where}[${JSON.stringify(name)}]`, 'a Tensor', value);
+      throw typeError(`serialize(dict[${JSON.stringify(name)}])`, 'a Tensor', value);
     }
     if (name === METADATA_KEY || name.length === 0) {
-      throw rangeError(`${where}`, `tensor names other than "" and "${METADATA_KEY}"`, name);
+      throw rangeError('serialize(dict)', `tensor names other than "" and "${METADATA_KEY}"`, name);
     }
   }
   return items as [string, Tensor][];
@@ -366,12 +374,12 @@ function checkStateDict(where: string, dict: unknown): [string, Tensor][] {
  * const bytes = serialize(model.stateDict(), { format: 'pt' });
  */
 export function serialize(dict: Record<string, Tensor>, metadata?: Record<string, string>): Buffer {
-  const items = checkStateDict('serialize(dict)', dict);
+  const items = checkStateDict(dict);
 
   // 1. The header: metadata first, then each tensor with its place in the data area.
   const fields: string[] = [];
   if (metadata !== undefined) {
-    const checked = checkMetadata('serialize(metadata)', metadata);
+    const checked = checkMetadata((path) => `serialize(metadata${path})`, metadata, typeError);
     fields.push(`${JSON.stringify(METADATA_KEY)}:${JSON.stringify(checked)}`);
   }
   let offset = 0;

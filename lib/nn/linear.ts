@@ -27,9 +27,9 @@ export class Linear extends Module {
     { dtype = 'float32' }: { dtype?: DType } = {},
   ) {
     super();
-    this.inFeatures = checkInt('Linear: inFeatures', inFeatures, 1);
-    this.outFeatures = checkInt('Linear: outFeatures', outFeatures, 1);
-    if (typeof bias !== 'boolean') throw typeError('Linear: bias', 'a boolean', bias);
+    this.inFeatures = checkInt('Linear(inFeatures)', inFeatures, 1);
+    this.outFeatures = checkInt('Linear(outFeatures)', outFeatures, 1);
+    if (typeof bias !== 'boolean') throw typeError('Linear(bias)', 'a boolean', bias);
 
     const bound = 1 / Math.sqrt(inFeatures);
     this.weight = this.param(uniform([outFeatures, inFeatures], -bound, bound, { dtype }));

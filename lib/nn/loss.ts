@@ -1,5 +1,5 @@
 import type { Tensor } from '../tensor';
-import { typeError } from '../errors';
+import { rangeError, typeError } from '../errors';
 import {
   binaryCrossEntropy,
   binaryCrossEntropyWithLogits,
@@ -15,7 +15,10 @@ abstract class Loss extends Module {
   constructor({ reduction = 'mean' }: { reduction?: Reduction } = {}) {
     super();
     if (reduction !== 'mean' && reduction !== 'sum' && reduction !== 'none') {
-      throw typeError(`${new.target.name}: reduction`, "'mean', 'sum' or 'none'", reduction);
+      const where = `${new.target.name}(reduction)`;
+      const expected = "'mean', 'sum' or 'none'";
+      if (typeof reduction !== 'string') throw typeError(where, expected, reduction);
+      throw rangeError(where, expected, reduction);
     }
     this.reduction = reduction;
   }

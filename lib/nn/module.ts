@@ -1,5 +1,5 @@
 import { Tensor } from '../tensor';
-import { shapeString, typeError } from '../errors';
+import { rangeError, shapeString, typeError } from '../errors';
 import { sameShape } from '../tensor/shape';
 
 /** Tensors that were made parameters with {@link Module.param} or registerParameter. */
@@ -49,7 +49,7 @@ export abstract class Module {
    * to be stored on a property: `this.weight = this.param(zeros([out, in]))`.
    */
   protected param(value: Tensor): Tensor {
-    if (!(value instanceof Tensor)) throw typeError('Module.param', 'a Tensor', value);
+    if (!(value instanceof Tensor)) throw typeError('Module.param(value)', 'a Tensor', value);
     value.requiresGrad = true;
     parameterTensors.add(value);
     return value;
@@ -57,15 +57,15 @@ export abstract class Module {
 
   /** Stores `value` as the parameter `name`, as `this[name] = this.param(value)` does. */
   registerParameter(name: string, value: Tensor): Tensor {
-    checkName('registerParameter', name);
+    checkName('registerParameter(name)', name);
     (this as Record<string, unknown>)[name] = this.param(value);
     return value;
   }
 
   /** Stores `module` as the child `name`, as `this[name] = module` does. */
   registerModule<M extends Module>(name: string, module: M): M {
-    checkName('registerModule', name);
-    if (!(module instanceof Module)) throw typeError('registerModule', 'a Module', module);
+    checkName('registerModule(name)', name);
+    if (!(module instanceof Module)) throw typeError('registerModule(module)', 'a Module', module);
     (this as Record<string, unknown>)[name] = module;
     return module;
   }
@@ -161,7 +161,7 @@ export abstract class Module {
     { strict = true }: { strict?: boolean } = {},
   ): LoadStateDictResult {
     if (dict === null || typeof dict !== 'object') {
-      throw typeError('loadStateDict', 'an object of tensors', dict);
+      throw typeError('loadStateDict(dict)', 'an object of tensors', dict);
     }
     const own = new Map(this.allNamedParameters());
     const missingKeys = [...own.keys()].filter((key) => !Object.hasOwn(dict, key));
@@ -170,10 +170,10 @@ export abstract class Module {
     for (const [key, target] of own) {
       if (!Object.hasOwn(dict, key)) continue;
       const source = dict[key];
-      if (!(source instanceof Tensor)) throw typeError(`loadStateDict: ${key}`, 'a Tensor', source);
+      if (!(source instanceof Tensor)) throw typeError(`loadStateDict(${key})`, 'a Tensor', source);
       if (!sameShape(source.shape, target.shape)) {
         throw new RangeError(
-          `loadStateDict: ${key} expected shape ${shapeString(target.shape)}, ` +
+          `loadStateDict(${key}): expected shape ${shapeString(target.shape)}, ` +
             `received ${shapeString(source.shape)}`,
         );
       }
@@ -230,7 +230,8 @@ export abstract class Module {
 }
 
 function checkName(where: string, name: unknown): void {
-  if (typeof name !== 'string' || name === '' || name.includes('.')) {
-    throw typeError(where, 'a non-empty name without dots', name);
+  if (typeof name !== 'string') throw typeError(where, 'a non-empty name without dots', name);
+  if (name === '' || name.includes('.')) {
+    throw rangeError(where, 'a non-empty name without dots', name);
   }
 }

@@ -18,7 +18,7 @@ export class Sequential extends Module {
     super();
     modules.forEach((module, i) => {
       if (!(module instanceof Module))
-        throw typeError(`Sequential: module ${i}`, 'a Module', module);
+        throw typeError(`Sequential(argument ${i})`, 'a Module', module);
       this.registerModule(String(i), module);
     });
     this.length = modules.length;
@@ -26,7 +26,7 @@ export class Sequential extends Module {
 
   /** The module at `index`; a negative index counts from the end. */
   at(index: number): Module {
-    checkInt('Sequential.at: index', index, -this.length, this.length - 1);
+    checkInt('Sequential.at(index)', index, -this.length, this.length - 1);
     return this.module(index < 0 ? index + this.length : index);
   }
 

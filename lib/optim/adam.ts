@@ -1,7 +1,13 @@
 import type { Backend } from '../backend/backend';
-import { rangeError } from '../errors';
+import { rangeError, typeError } from '../errors';
 import type { Tensor } from '../tensor';
-import { checkOption, Optimizer, type ParamGroup, type ParamGroupInput } from './optimizer';
+import {
+  checkOption,
+  Optimizer,
+  type OptionPath,
+  type ParamGroup,
+  type ParamGroupInput,
+} from './optimizer';
 
 /** Options of {@link Adam} and {@link AdamW}, with PyTorch's meanings. */
 export interface AdamOptions {
@@ -15,23 +21,26 @@ export interface AdamOptions {
   weightDecay: number;
 }
 
-function validateAdam(where: string, o: AdamOptions): void {
-  checkOption(where, 'lr', o.lr, 0);
-  if (!Array.isArray(o.betas) || o.betas.length !== 2) {
-    throw rangeError(`${where}: betas`, 'two numbers [beta1, beta2]', o.betas);
+function validateAdam(o: AdamOptions, at: OptionPath): void {
+  checkOption(at('lr'), o.lr, 0);
+  if (!Array.isArray(o.betas)) {
+    throw typeError(at('betas'), 'two numbers [beta1, beta2]', o.betas);
   }
-  checkOption(where, 'betas[0]', o.betas[0], 0, 1);
-  checkOption(where, 'betas[1]', o.betas[1], 0, 1);
-  checkOption(where, 'eps', o.eps, 0);
-  checkOption(where, 'weightDecay', o.weightDecay, 0);
+  if (o.betas.length !== 2) {
+    throw rangeError(at('betas'), 'two numbers [beta1, beta2]', o.betas);
+  }
+  checkOption(at('betas[0]'), o.betas[0], 0, 1);
+  checkOption(at('betas[1]'), o.betas[1], 0, 1);
+  checkOption(at('eps'), o.eps, 0);
+  checkOption(at('weightDecay'), o.weightDecay, 0);
 }
 
 /** Shared by Adam and AdamW: they differ only in how weight decay enters. */
 abstract class AdamBase extends Optimizer<AdamOptions> {
   protected abstract readonly decoupled: boolean;
 
-  protected validate(o: AdamOptions): void {
-    validateAdam(this.name, o);
+  protected validate(o: AdamOptions, at: OptionPath): void {
+    validateAdam(o, at);
   }
 
   protected updateParameter(

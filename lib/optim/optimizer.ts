@@ -27,10 +27,15 @@ export interface OptimizerStateDict {
   paramGroups: Array<Record<string, unknown> & { params: number[] }>;
 }
 
+/**
+ * Names an option in messages: given "lr" it returns e.g. "SGD(lr)" for a constructor option
+ * or "SGD(paramGroups[1].lr)" for an option of a group.
+ */
+export type OptionPath = (option: string) => string;
+
 /** Throws unless value is a finite number >= min (and < max when max is given). */
 export function checkOption(
   where: string,
-  name: string,
   value: unknown,
   min: number,
   maxExclusive?: number,
@@ -39,10 +44,10 @@ export function checkOption(
     maxExclusive === undefined
       ? `a finite number >= ${min}`
       : `a finite number in [${min}, ${maxExclusive})`;
-  if (typeof value !== 'number') throw typeError(`${where}: ${name}`, expected, value);
+  if (typeof value !== 'number') throw typeError(where, expected, value);
   const ok =
     Number.isFinite(value) && value >= min && (maxExclusive === undefined || value < maxExclusive);
-  if (!ok) throw rangeError(`${where}: ${name}`, expected, value);
+  if (!ok) throw rangeError(where, expected, value);
   return value;
 }
 
@@ -97,7 +102,7 @@ export abstract class Optimizer<O extends object> {
     this.name = name;
     this.checkKeys(`${name}(options)`, options, defaults);
     const merged = { ...defaults, ...options };
-    this.validate(merged);
+    this.validate(merged, (option) => `${name}(${option})`);
     this.defaults = Object.freeze(copyOptions(merged));
 
     if (!isIterable(params) || isTensor(params)) {
@@ -114,12 +119,17 @@ export abstract class Optimizer<O extends object> {
     if (list.every(isTensor)) {
       this.addParamGroup({ params: list as Tensor[] } as unknown as ParamGroupInput<O>);
     } else {
-      for (const group of list) this.addParamGroup(group as ParamGroupInput<O>);
+      list.forEach((group, g) => {
+        this.addGroup(group as ParamGroupInput<O>, (path) => `${name}(params[${g}]${path})`);
+      });
     }
   }
 
-  /** Throws a RangeError naming the first bad option of a group. */
-  protected abstract validate(options: O): void;
+  /**
+   * Throws a TypeError or RangeError naming the first bad option of a group; `at` gives the
+   * option's name in messages.
+   */
+  protected abstract validate(options: O, at: OptionPath): void;
 
   /** Updates one parameter in place from its gradient; state is created on first use. */
   protected abstract updateParameter(
@@ -148,25 +158,29 @@ export abstract class Optimizer<O extends object> {
    * opt.addParamGroup({ params: head.parameters(), lr: 0.01 });
    */
   addParamGroup(group: ParamGroupInput<O>): void {
-    const where = `${this.name}.addParamGroup`;
+    this.addGroup(group, (path) => `${this.name}.addParamGroup(group${path})`);
+  }
+
+  /** addParamGroup, with `at` naming the group (path "") or a part of it (".lr") in messages. */
+  private addGroup(group: ParamGroupInput<O>, at: (path: string) => string): void {
     if (group === null || typeof group !== 'object' || !isIterable(group.params)) {
-      throw typeError(where, 'a parameter group { params, ...options }', group);
+      throw typeError(at(''), 'a parameter group { params, ...options }', group);
     }
     const params = [...group.params];
     const seen = new Set<Tensor>(this.paramGroups.flatMap((g) => g.params));
     params.forEach((p, i) => {
-      if (!isTensor(p)) throw typeError(`${where}: params[${i}]`, 'a Tensor', p);
+      if (!isTensor(p)) throw typeError(at(`.params[${i}]`), 'a Tensor', p);
       if (seen.has(p)) {
         throw new RangeError(
-          `${where}: params[${i}]: expected each parameter in only one group, ` +
+          `${at(`.params[${i}]`)}: expected each parameter in only one group, ` +
             'received a parameter that is already in a group',
         );
       }
       seen.add(p);
     });
-    this.checkKeys(where, group, this.defaults);
+    this.checkKeys(at(''), group, this.defaults);
     const full = copyOptions({ ...this.defaults, ...group, params }) as ParamGroup<O>;
-    this.validate(full);
+    this.validate(full, (option) => at(`.${option}`));
     this.paramGroups.push(full);
   }
 
@@ -175,9 +189,9 @@ export abstract class Optimizer<O extends object> {
    * kernel (the reference backend for float64 parameters).
    */
   step(): void {
-    for (const group of this.paramGroups) {
+    this.paramGroups.forEach((group, g) => {
       // Options are mutable between steps (learning-rate schedules), so check them each time.
-      this.validate(group);
+      this.validate(group, (option) => `${this.name}(paramGroups[${g}].${option})`);
       for (const param of group.params) {
         const grad = param.grad;
         if (grad === null) continue;
@@ -191,7 +205,7 @@ export abstract class Optimizer<O extends object> {
         const backend = param.dtype === 'float64' ? referenceBackend : getBackend();
         this.updateParameter(backend, param, grad, group);
       }
-    }
+    });
   }
 
   /** Sets the gradient of every parameter to null, as PyTorch's zero_grad(set_to_none=True). */
@@ -237,19 +251,19 @@ export abstract class Optimizer<O extends object> {
    * must have the same sizes as this optimizer's, and each buffer the size of its parameter.
    */
   loadStateDict(dict: OptimizerStateDict): void {
-    const where = `${this.name}.loadStateDict`;
+    const at = (path: string) => `${this.name}.loadStateDict(${path})`;
     if (dict === null || typeof dict !== 'object' || !Array.isArray(dict.paramGroups)) {
-      throw typeError(where, '{ state, paramGroups } from stateDict()', dict);
+      throw typeError(at('dict'), '{ state, paramGroups } from stateDict()', dict);
     }
     const saved = dict.paramGroups;
     if (saved.length !== this.paramGroups.length) {
-      throw rangeError(`${where}: paramGroups`, `${this.paramGroups.length} groups`, saved.length);
+      throw rangeError(at('paramGroups'), `${this.paramGroups.length} groups`, saved.length);
     }
     saved.forEach((group, g) => {
       const size = this.paramGroups[g].params.length;
       if (!Array.isArray(group?.params) || group.params.length !== size) {
         throw rangeError(
-          `${where}: paramGroups[${g}].params`,
+          at(`paramGroups[${g}].params`),
           `${size} parameters`,
           group?.params?.length ?? group?.params,
         );
@@ -259,9 +273,9 @@ export abstract class Optimizer<O extends object> {
     // Build everything first, so a bad entry leaves the optimizer as it was.
     const newOptions = saved.map((group, g) => {
       const { params: _positions, ...options } = group;
-      this.checkKeys(`${where}: paramGroups[${g}]`, options, this.defaults);
+      this.checkKeys(at(`paramGroups[${g}]`), options, this.defaults);
       const merged = copyOptions({ ...this.defaults, ...options }) as O;
-      this.validate(merged);
+      this.validate(merged, (option) => at(`paramGroups[${g}].${option}`));
       return merged;
     });
     const newState = new Map<Tensor, ParamState>();
@@ -270,7 +284,10 @@ export abstract class Optimizer<O extends object> {
         const entry = dict.state?.[position];
         if (entry === undefined) return;
         const param = this.paramGroups[g].params[i];
-        newState.set(param, this.restoreEntry(`${where}: state[${position}]`, entry, param));
+        newState.set(
+          param,
+          this.restoreEntry((path) => at(`state[${position}]${path}`), entry, param),
+        );
       });
     });
 
@@ -279,22 +296,24 @@ export abstract class Optimizer<O extends object> {
     for (const [param, entry] of newState) this.state.set(param, entry);
   }
 
-  private restoreEntry(where: string, entry: ParamState, param: Tensor): ParamState {
+  /** Checks one saved entry; `at` names the entry (path "") or a part of it (".step"). */
+  private restoreEntry(at: (path: string) => string, entry: ParamState, param: Tensor): ParamState {
     if (entry === null || typeof entry !== 'object') {
-      throw typeError(where, 'an object { step, ...buffers }', entry);
+      throw typeError(at(''), 'an object { step, ...buffers }', entry);
     }
     const step = entry.step;
-    if (typeof step !== 'number' || !Number.isInteger(step) || step < 0) {
-      throw rangeError(`${where}.step`, 'an integer >= 0', step);
+    if (typeof step !== 'number') throw typeError(at('.step'), 'an integer >= 0', step);
+    if (!Number.isInteger(step) || step < 0) {
+      throw rangeError(at('.step'), 'an integer >= 0', step);
     }
     const restored: ParamState = { step };
     for (const [key, value] of Object.entries(entry)) {
       if (key === 'step') continue;
       if (!(value instanceof Float32Array || value instanceof Float64Array)) {
-        throw typeError(`${where}.${key}`, 'a Float32Array or Float64Array', value);
+        throw typeError(at(`.${key}`), 'a Float32Array or Float64Array', value);
       }
       if (value.length !== param.numel) {
-        throw rangeError(`${where}.${key}`, `${param.numel} values`, value);
+        throw rangeError(at(`.${key}`), `${param.numel} values`, value);
       }
       restored[key] = copyBuffer(value, param.dtype);
     }

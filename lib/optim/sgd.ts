@@ -1,7 +1,13 @@
 import type { Backend } from '../backend/backend';
-import { checkFinite, rangeError } from '../errors';
+import { checkFinite, typeError } from '../errors';
 import type { Tensor } from '../tensor';
-import { checkOption, Optimizer, type ParamGroup, type ParamGroupInput } from './optimizer';
+import {
+  checkOption,
+  Optimizer,
+  type OptionPath,
+  type ParamGroup,
+  type ParamGroupInput,
+} from './optimizer';
 
 /** Options of {@link SGD}, with PyTorch's defaults and meanings. */
 export interface SgdOptions {
@@ -45,17 +51,17 @@ export class SGD extends Optimizer<SgdOptions> {
     super('SGD', params, SGD_DEFAULTS, options);
   }
 
-  protected validate(o: SgdOptions): void {
-    checkOption('SGD', 'lr', o.lr, 0);
-    checkOption('SGD', 'momentum', o.momentum, 0);
-    checkFinite('SGD: dampening', o.dampening);
-    checkOption('SGD', 'weightDecay', o.weightDecay, 0);
+  protected validate(o: SgdOptions, at: OptionPath): void {
+    checkOption(at('lr'), o.lr, 0);
+    checkOption(at('momentum'), o.momentum, 0);
+    checkFinite(at('dampening'), o.dampening);
+    checkOption(at('weightDecay'), o.weightDecay, 0);
     if (typeof o.nesterov !== 'boolean') {
-      throw rangeError('SGD: nesterov', 'true or false', o.nesterov);
+      throw typeError(at('nesterov'), 'true or false', o.nesterov);
     }
     if (o.nesterov && (o.momentum <= 0 || o.dampening !== 0)) {
       throw new RangeError(
-        'SGD: nesterov: expected momentum > 0 and dampening 0, ' +
+        `${at('nesterov')}: expected momentum > 0 and dampening 0, ` +
           `received momentum ${o.momentum} and dampening ${o.dampening}`,
       );
     }

@@ -5,6 +5,8 @@
  * else draws from, such as a DataLoader's shuffling.
  */
 
+import { checkFinite, rangeError, typeError } from '../errors';
+
 function rotl(x: number, k: number): number {
   return ((x << k) | (x >>> (32 - k))) >>> 0;
 }
@@ -20,14 +22,16 @@ export class Generator {
   private readonly state = new Uint32Array(4);
 
   constructor(seed = 0) {
-    this.manualSeed(seed);
+    this.reseed('Generator(seed)', seed);
   }
 
   /** Restarts the stream from a seed. */
   manualSeed(seed: number): void {
-    if (typeof seed !== 'number' || !Number.isFinite(seed)) {
-      throw new TypeError(`manualSeed(seed): expected a finite number, received ${String(seed)}`);
-    }
+    this.reseed('manualSeed(seed)', seed);
+  }
+
+  private reseed(where: string, seed: number): void {
+    checkFinite(where, seed);
     // Fold the high bits in so seeds beyond 2^32 still differ.
     let s = ((seed >>> 0) ^ Math.floor(seed / 2 ** 32)) >>> 0;
     for (let i = 0; i < 4; i++) {
@@ -95,9 +99,9 @@ export class Generator {
 
   /** Restores a state returned by getState(). */
   setState(saved: Uint32Array): void {
-    if (!(saved instanceof Uint32Array) || saved.length !== 4) {
-      throw new TypeError('setState(state): expected a Uint32Array of length 4');
-    }
+    const expected = 'a Uint32Array of length 4';
+    if (!(saved instanceof Uint32Array)) throw typeError('setState(state)', expected, saved);
+    if (saved.length !== 4) throw rangeError('setState(state)', expected, saved);
     this.state.set(saved);
   }
 }

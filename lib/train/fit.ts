@@ -120,7 +120,7 @@ export async function fit(
 ): Promise<History> {
   const opts = checkFitOptions(model, trainLoader, options);
   const { epochs, optimizer, callbacks, signal, yieldEvery } = opts;
-  const lossFn = asLossFunction(opts.loss);
+  const lossFn = asLossFunction(opts.loss, 'fit(loss)');
   const trackAccuracy = opts.metrics.includes('accuracy');
   const progress = opts.progress ? new EpochProgress(epochs) : null;
   const history: History = { epochs: [] };
@@ -140,11 +140,11 @@ export async function fit(
       let step = 0;
       const started = performance.now();
       for await (const batch of trainLoader) {
-        const [x, y] = unpackBatch(batch, 'fit: trainLoader');
+        const [x, y] = unpackBatch(batch, 'fit(trainLoader)');
         const size = x.shape[0] ?? 1;
 
         const output = model.forward(x);
-        const loss = checkLoss(lossFn(output, y), 'fit: loss');
+        const loss = checkLoss(lossFn(output, y), 'fit(loss)');
         const value = loss.item();
         if (!Number.isFinite(value)) {
           throw rangeError(
@@ -219,10 +219,10 @@ export async function evaluate(
   lossFn: LossFn,
   { signal, yieldEvery = 1 }: { signal?: AbortSignal; yieldEvery?: number } = {},
 ): Promise<EvaluateResult> {
-  if (!(model instanceof Module)) throw typeError('evaluate: model', 'a Module', model);
-  checkSource('evaluate: loader', loader);
-  const loss = asLossFunction(lossFn);
-  checkInt('evaluate: yieldEvery', yieldEvery, 1);
+  if (!(model instanceof Module)) throw typeError('evaluate(model)', 'a Module', model);
+  checkSource('evaluate(loader)', loader);
+  const loss = asLossFunction(lossFn, 'evaluate(lossFn)');
+  checkInt('evaluate(yieldEvery)', yieldEvery, 1);
 
   const wasTraining = model.training;
   let samples = 0;
@@ -232,14 +232,14 @@ export async function evaluate(
   model.eval();
   try {
     for await (const batch of loader) {
-      const [x, y] = unpackBatch(batch, 'evaluate: loader');
+      const [x, y] = unpackBatch(batch, 'evaluate(loader)');
       const size = x.shape[0] ?? 1;
 
       // Grad mode is global: switch it off only for this synchronous stretch, never across
       // the await below, where other code may run.
       noGrad(() => {
         const output = model.forward(x);
-        lossSum += checkLoss(loss(output, y), 'evaluate: loss').item() * size;
+        lossSum += checkLoss(loss(output, y), 'evaluate(lossFn)').item() * size;
         correct += countCorrect(output, y);
       });
       samples += size;
@@ -285,10 +285,10 @@ function checkFitOptions(
   trainLoader: unknown,
   options: FitOptions,
 ): CheckedFitOptions {
-  if (!(model instanceof Module)) throw typeError('fit: model', 'a Module', model);
-  checkSource('fit: trainLoader', trainLoader);
+  if (!(model instanceof Module)) throw typeError('fit(model)', 'a Module', model);
+  checkSource('fit(trainLoader)', trainLoader);
   if (options === null || typeof options !== 'object') {
-    throw typeError('fit: options', 'an object with epochs, optimizer and loss', options);
+    throw typeError('fit(options)', 'an object with epochs, optimizer and loss', options);
   }
   const {
     epochs,
@@ -302,30 +302,32 @@ function checkFitOptions(
     yieldEvery = 1,
   } = options;
 
-  checkInt('fit: epochs', epochs, 1);
+  checkInt('fit(epochs)', epochs, 1);
   if (
     optimizer === null ||
     typeof optimizer !== 'object' ||
     typeof optimizer.step !== 'function' ||
     typeof optimizer.zeroGrad !== 'function'
   ) {
-    throw typeError('fit: optimizer', 'an optimizer with step() and zeroGrad()', optimizer);
+    throw typeError('fit(optimizer)', 'an optimizer with step() and zeroGrad()', optimizer);
   }
-  asLossFunction(loss);
-  if (!Array.isArray(metrics))
-    throw typeError('fit: metrics', "an array like ['accuracy']", metrics);
-  for (const metric of metrics) {
-    if (metric !== 'accuracy') throw rangeError('fit: metrics', "'accuracy'", metric);
+  asLossFunction(loss, 'fit(loss)');
+  if (!Array.isArray(metrics)) {
+    throw typeError('fit(metrics)', "an array like ['accuracy']", metrics);
   }
-  if (validation !== undefined) checkSource('fit: validation', validation);
+  metrics.forEach((metric: unknown, i) => {
+    if (typeof metric !== 'string') throw typeError(`fit(metrics[${i}])`, "'accuracy'", metric);
+    if (metric !== 'accuracy') throw rangeError(`fit(metrics[${i}])`, "'accuracy'", metric);
+  });
+  if (validation !== undefined) checkSource('fit(validation)', validation);
   if (callbacks === null || typeof callbacks !== 'object') {
-    throw typeError('fit: callbacks', 'an object of callback functions', callbacks);
+    throw typeError('fit(callbacks)', 'an object of callback functions', callbacks);
   }
-  if (typeof progress !== 'boolean') throw typeError('fit: progress', 'a boolean', progress);
+  if (typeof progress !== 'boolean') throw typeError('fit(progress)', 'a boolean', progress);
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw typeError('fit: signal', 'an AbortSignal', signal);
+    throw typeError('fit(signal)', 'an AbortSignal', signal);
   }
-  checkInt('fit: yieldEvery', yieldEvery, 1);
+  checkInt('fit(yieldEvery)', yieldEvery, 1);
 
   return {
     epochs,
@@ -340,10 +342,10 @@ function checkFitOptions(
   };
 }
 
-function asLossFunction(loss: LossFn): (output: Tensor, target: Target) => Tensor {
+function asLossFunction(loss: LossFn, where: string): (output: Tensor, target: Target) => Tensor {
   if (loss instanceof Module) return (output, target) => loss.forward(output, target);
   if (typeof loss === 'function') return loss;
-  throw typeError('loss', 'a function (output, target) => Tensor or a loss Module', loss);
+  throw typeError(where, 'a function (output, target) => Tensor or a loss Module', loss);
 }
 
 function checkSource(where: string, source: unknown): void {
