@@ -438,6 +438,20 @@ describe.skipIf(!built)('native binding argument checks', () => {
       expectError(binary(0, [6], [6], [6]), TypeError, 'binaryForward', 'op', /received 0/);
     });
 
+    it('binaryForward takes each op by its whole name, not its first letter or length', () => {
+      const x = Float32Array.from([6]);
+      const y = Float32Array.from([3]);
+      const out = new Float32Array(1);
+      const ops = { add: 9, sub: 3, mul: 18, div: 2 };
+      for (const [op, expected] of Object.entries(ops)) {
+        addon.binaryForward(op, x, [1], y, [1], out, [1]);
+        expect(out[0], op).toBe(expected);
+      }
+      for (const op of ['abc', 'ad', 'addd', 'Add', 'sum', 'mux', 'dvi', 'xyz', 'ädd', 'a\0d']) {
+        expectError(binary(op, [6], [6], [6]), RangeError, 'binaryForward', 'op', /one of "add"/);
+      }
+    });
+
     it('binaryForward rejects an op with an embedded NUL or more text, not just its prefix', () => {
       const y = f(6).fill(7);
       for (const op of ['add\0zz', 'add\0', 'mul\0\0\0\0\0\0\0\0', 'add' + ' '.repeat(100)]) {

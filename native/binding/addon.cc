@@ -306,7 +306,6 @@ class Args {
     s.ndim = static_cast<int>(length);
     s.numel = 1;
     for (uint32_t d = 0; d < length; d++) {
-      const std::string where = std::string(params_[i]) + "[" + std::to_string(d) + "]";
       napi_value element;
       if (napi_get_element(env_, info_[i], d, &element) != napi_ok) {
         throw Napi::Error::New(env_);
@@ -314,11 +313,10 @@ class Args {
       double v = 0;
       if (napi_get_value_double(env_, element, &v) != napi_ok || !std::isfinite(v) ||
           v != std::floor(v)) {
-        throw Napi::TypeError::New(env_, message(where, "an integer", describe(env_, element)));
+        element_error<Napi::TypeError>(i, d, "an integer", element);
       }
       if (v < 0 || v > static_cast<double>(kMaxSafeInteger)) {
-        throw Napi::RangeError::New(env_,
-                                    message(where, "an integer >= 0", describe(env_, element)));
+        element_error<Napi::RangeError>(i, d, "an integer >= 0", element);
       }
       s.dims[d] = static_cast<int64_t>(v);
       s.numel = product(s.numel, s.dims[d], params_[i]);
@@ -326,23 +324,31 @@ class Args {
     return s;
   }
 
-  // Reads a short string argument into buf as a C string: a TypeError when it is not a string,
-  // a RangeError when it would not fit whole or holds a NUL (a C comparison would stop there,
-  // and take "add\0zz" for "add").
-  void string(size_t i, char* buf, size_t size, const char* expected) const {
+  // Reads a short string argument into buf as a C string of at most size - 2 bytes, in one
+  // call, and returns its length: a TypeError when it is not a string, a RangeError when it
+  // fills buf (it may have been cut short) or holds a NUL (a C comparison would stop there, and
+  // take "add\0zz" for "add").
+  size_t string(size_t i, char* buf, size_t size, const char* expected) const {
     size_t length = 0;
-    if (napi_get_value_string_utf8(env_, info_[i], nullptr, 0, &length) != napi_ok) {
+    if (napi_get_value_string_utf8(env_, info_[i], buf, size, &length) != napi_ok) {
       type_error(i, expected);
     }
-    if (length >= size) range_error(i, expected);
-    napi_get_value_string_utf8(env_, info_[i], buf, size, &length);
-    if (std::strlen(buf) != length) range_error(i, expected);
+    if (length + 1 >= size || std::strlen(buf) != length) range_error(i, expected);
+    return length;
   }
 
  private:
   std::string message(const std::string& param, const std::string& expected,
                       const std::string& received) const {
     return std::string(fn_) + "(" + param + "): expected " + expected + ", received " + received;
+  }
+
+  // Element d of the shape argument i is wrong: names it, e.g. "aShape[1]".
+  template <typename Error>
+  [[noreturn]] void element_error(size_t i, uint32_t d, const char* expected,
+                                  napi_value element) const {
+    const std::string where = std::string(params_[i]) + "[" + std::to_string(d) + "]";
+    throw Error::New(env_, message(where, expected, describe(env_, element)));
   }
 
   double integer(size_t i) const {
@@ -469,19 +475,8 @@ class Addon : public Napi::Addon<Addon> {
     Args a(info, "binaryForward", {"op", "a", "aShape", "b", "bShape", "out", "outShape"});
     const char* kOps = "one of \"add\", \"sub\", \"mul\", \"div\"";
     char name[8] = {0};
-    a.string(0, name, sizeof name, kOps);
     BinaryOp op;
-    if (std::strcmp(name, "add") == 0) {
-      op = BinaryOp::kAdd;
-    } else if (std::strcmp(name, "sub") == 0) {
-      op = BinaryOp::kSub;
-    } else if (std::strcmp(name, "mul") == 0) {
-      op = BinaryOp::kMul;
-    } else if (std::strcmp(name, "div") == 0) {
-      op = BinaryOp::kDiv;
-    } else {
-      a.range_error(0, kOps);
-    }
+    if (!parse_op(name, a.string(0, name, sizeof name, kOps), &op)) a.range_error(0, kOps);
 
     const Shape as = a.shape(2), bs = a.shape(4), os = a.shape(6);
     check_broadcast(a, 2, as, os);
@@ -490,6 +485,25 @@ class Addon : public Napi::Addon<Addon> {
     const float* pb = a.f32(3, bs.numel, "the product of bShape");
     float* po = a.f32(5, os.numel, "the product of outShape");
     nodegrad::binary_forward(op, pa, as.dims, as.ndim, pb, bs.dims, bs.ndim, po, os.dims, os.ndim);
+  }
+
+  // The four names are three bytes long and differ in their first: the length and the first
+  // byte pick the op, and one fixed-size compare confirms the name.
+  static bool parse_op(const char* name, size_t length, BinaryOp* op) {
+    static constexpr struct {
+      char name[4];
+      BinaryOp op;
+    } kNames[] = {{"add", BinaryOp::kAdd},
+                  {"sub", BinaryOp::kSub},
+                  {"mul", BinaryOp::kMul},
+                  {"div", BinaryOp::kDiv}};
+    if (length != 3) return false;
+    for (const auto& n : kNames) {
+      if (name[0] != n.name[0]) continue;
+      *op = n.op;
+      return std::memcmp(name, n.name, 3) == 0;
+    }
+    return false;
   }
 
   static void check_broadcast(const Args& a, size_t i, const Shape& s, const Shape& out) {
@@ -627,11 +641,10 @@ class Addon : public Napi::Addon<Addon> {
     // perm: a permutation of [0, ndim).
     bool is_array = false;
     napi_is_array(a.env(), info[2], &is_array);
-    const std::string expected = "a permutation of [0, " + std::to_string(s.ndim) + ")";
-    if (!is_array) a.type_error(2, expected);
+    if (!is_array) a.type_error(2, permutation_of(s.ndim));
     uint32_t length = 0;
     napi_get_array_length(a.env(), info[2], &length);
-    if (length != static_cast<uint32_t>(s.ndim)) a.range_error(2, expected);
+    if (length != static_cast<uint32_t>(s.ndim)) a.range_error(2, permutation_of(s.ndim));
     int perm[kMaxDims];
     bool seen[kMaxDims] = {false};
     for (int d = 0; d < s.ndim; d++) {
@@ -642,7 +655,7 @@ class Addon : public Napi::Addon<Addon> {
       }
       if (napi_get_value_double(a.env(), element, &v) != napi_ok || !(v >= 0) || v >= s.ndim ||
           v != std::floor(v) || seen[static_cast<int>(v)]) {
-        a.range_error(2, expected);
+        a.range_error(2, permutation_of(s.ndim));
       }
       perm[d] = static_cast<int>(v);
       seen[perm[d]] = true;
@@ -651,6 +664,11 @@ class Addon : public Napi::Addon<Addon> {
     const float* x = a.f32(0, s.numel, "the product of shape");
     float* out = a.f32(3, s.numel, "the product of shape");
     nodegrad::permute(x, s.dims, perm, s.ndim, out);
+  }
+
+  // Built only for a message, on the error path.
+  static std::string permutation_of(int ndim) {
+    return "a permutation of [0, " + std::to_string(ndim) + ")";
   }
 
   // Row-wise kernels f(x, rows, cols, y) and their gradients f(y, gy, rows, cols, gx).
