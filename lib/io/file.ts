@@ -158,9 +158,14 @@ export async function loadAsync(file: string): Promise<Record<string, Tensor>> {
     // The header check reads a few bytes synchronously; the data is read asynchronously.
     const size = checkHeader(file, handle.fd);
     const bytes = Buffer.alloc(size);
-    const { bytesRead } = await handle.read(bytes, 0, size, 0);
-    if (bytesRead !== size) {
-      throw rangeError('loadAsync', `${size} bytes`, verbatim(`a file of ${bytesRead} bytes`));
+    // A read may return fewer bytes than asked for; go on until the file is in.
+    let done = 0;
+    while (done < size) {
+      const { bytesRead } = await handle.read(bytes, done, size - done, done);
+      if (bytesRead === 0) {
+        throw rangeError('loadAsync', `${size} bytes`, verbatim(`a file of ${done} bytes`));
+      }
+      done += bytesRead;
     }
     return deserialize(bytes);
   } finally {
