@@ -1,5 +1,5 @@
 import type { Backend, FloatArray } from '../backend/backend';
-import { getBackend, referenceBackend } from '../backend';
+import { backendFor } from '../autograd/dispatch';
 import { rangeError, shapeString, typeError } from '../errors';
 import { Tensor } from '../tensor';
 
@@ -202,8 +202,7 @@ export abstract class Optimizer<O extends object> {
               `received ${grad.numel} ${grad.dtype} values`,
           );
         }
-        const backend = param.dtype === 'float64' ? referenceBackend : getBackend();
-        this.updateParameter(backend, param, grad, group);
+        this.updateParameter(backendFor(param.data), param, grad, group);
       }
     });
   }
