@@ -1,5 +1,10 @@
 // Matrix products through OpenBLAS, and the knobs of its thread pool. nodegrad's own kernels
 // run on the calling thread, so this pool is the only one in the process.
+//
+// The thread count is left to OpenBLAS per call: it already runs products below its size
+// threshold on one thread. Measured on 2 cores (OpenBLAS 0.3.21, Cooperlake kernels), the MNIST
+// MLP's products at batch 64 ran 1.4-1.8x faster on 2 threads than on 1, and the 64x10x128
+// output layer equally fast on both, so no shape here is worth forcing onto one thread.
 
 #include <cblas.h>
 
