@@ -1,8 +1,10 @@
 // Times OpenBLAS's cblas_sgemm called directly, C = A * B for square n x n float matrices at
-// n = 256, 512 and 1024 (or the sizes given as arguments): warm-up, then the median of several
-// timed runs. Prints one JSON object per size, one per line, for bench/ to read:
+// n = 256, 512 and 1024 (or the sizes given as arguments), the way bench/run.js times the same
+// product through nodegrad's binding: warm-up, then 7 timed batches of back-to-back calls
+// (about 2 GFLOP each), and the median time per call. Prints one JSON object per size, one
+// per line, for bench/run.js to read:
 //
-//   {"n":512,"reps":25,"medianMs":1.84,"gflops":145.9,"threads":2}
+//   {"n":512,"reps":7,"callsPerRep":7,"medianMs":1.84,"gflops":145.9,"threads":2}
 
 #include <cblas.h>
 
@@ -14,13 +16,16 @@
 
 namespace {
 
-double time_ms(int n, const std::vector<float>& a, const std::vector<float>& b,
+// Milliseconds per call, over `calls` back-to-back calls.
+double time_ms(int n, int calls, const std::vector<float>& a, const std::vector<float>& b,
                std::vector<float>* c) {
   const auto start = std::chrono::steady_clock::now();
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n,
-              0.0f, c->data(), n);
+  for (int i = 0; i < calls; i++) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n,
+                0.0f, c->data(), n);
+  }
   const auto end = std::chrono::steady_clock::now();
-  return std::chrono::duration<double, std::milli>(end - start).count();
+  return std::chrono::duration<double, std::milli>(end - start).count() / calls;
 }
 
 void bench(int n) {
@@ -34,19 +39,21 @@ void bench(int n) {
     }
   }
 
-  // Warm up (thread pool start, caches), then enough runs for about half a second, 5 to 50.
-  for (int i = 0; i < 3; i++) time_ms(n, a, b, &c);
-  const double once = std::max(time_ms(n, a, b, &c), 1e-3);
-  const int reps = std::clamp(static_cast<int>(500.0 / once), 5, 50);
-
+  // Warm up (thread pool start, caches), then 7 batches of about 2 GFLOP each.
+  time_ms(n, 3, a, b, &c);
+  const double flop = 2.0 * n * n * n;
+  const int calls = std::max(1, static_cast<int>(2e9 / flop + 0.5));
+  const int reps = 7;
   std::vector<double> times;
-  for (int i = 0; i < reps; i++) times.push_back(time_ms(n, a, b, &c));
+  for (int i = 0; i < reps; i++) times.push_back(time_ms(n, calls, a, b, &c));
   std::sort(times.begin(), times.end());
   const double median = times[times.size() / 2];
-  const double gflops = 2.0 * n * n * n / (median * 1e6);
+  const double gflops = flop / (median * 1e6);
 
-  std::printf("{\"n\":%d,\"reps\":%d,\"medianMs\":%.4f,\"gflops\":%.2f,\"threads\":%d}\n", n, reps,
-              median, gflops, openblas_get_num_threads());
+  std::printf(
+      "{\"n\":%d,\"reps\":%d,\"callsPerRep\":%d,\"medianMs\":%.4f,\"gflops\":%.2f,"
+      "\"threads\":%d}\n",
+      n, reps, calls, median, gflops, openblas_get_num_threads());
 }
 
 }  // namespace
