@@ -198,11 +198,13 @@ describe('tensor creation and shape errors', () => {
       'tensor(values): expected arrays nested at most 32 deep, received deeper ones',
     );
     const huge = new Array(1e6).fill(0.5);
+    const eight = Array(8).fill('0.5').join(', ');
     expect(() => ones([2]).add(huge as unknown as number)).toThrow(
-      /^add: expected a Tensor, received \[0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, … 999992 more\]$/,
+      new TypeError(`add: expected a Tensor, received [${eight}, … 999992 more]`),
     );
     expect(() => zeros([2 ** 31, 2 ** 31])).toThrow(
-      'Tensor: expected a number of elements this process can allocate, received 4611686018427388000',
+      'Tensor: expected a number of elements this process can allocate, ' +
+        'received 4611686018427388000',
     );
   });
 

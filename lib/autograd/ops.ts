@@ -300,7 +300,10 @@ export function argmax(xIn: Tensor, dim: number): Int32Array {
   return indices;
 }
 
-/** A row-wise op over the last dimension (softmax, logSoftmax); other dimensions go through transpose. */
+/**
+ * A row-wise op over the last dimension (softmax, logSoftmax); any other dimension is moved
+ * last by a transpose and back.
+ */
 function lastDimOp(
   name: string,
   xIn: Tensor,
