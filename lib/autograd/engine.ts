@@ -3,6 +3,7 @@ import { shapeString } from '../errors';
 import { sameShape } from '../tensor/shape';
 import type { Tensor } from '../tensor/tensor';
 import { allocLike, backendFor } from './dispatch';
+import { isGradEnabled } from './grad-mode';
 
 /**
  * One recorded op: its inputs, and how to turn the gradient of its output into the gradient
@@ -15,6 +16,19 @@ export interface GradNode {
   readonly name: string;
   readonly inputs: readonly Tensor[];
   backward(gradOutput: FloatArray): (FloatArray | null)[];
+}
+
+/** Attaches the graph node to out when any input needs a gradient; returns out. */
+export function record(
+  out: Tensor,
+  name: string,
+  inputs: readonly Tensor[],
+  backward: GradNode['backward'],
+): Tensor {
+  if (!isGradEnabled() || !inputs.some((t) => t.requiresGrad)) return out;
+  out.requiresGrad = true;
+  out.gradFn = { name, inputs, backward };
+  return out;
 }
 
 /** A gradient waiting to be used, and whether the engine may write into it. */

@@ -8,23 +8,7 @@ import { rangeError, shapeString, typeError, verbatim } from '../errors';
 import { broadcastShapes, normalizeDim, numel, sameShape, splitAt } from '../tensor/shape';
 import { Tensor } from '../tensor/tensor';
 import { allocLike, backendFor, matmulInto } from './dispatch';
-import type { GradNode } from './engine';
-import { isGradEnabled } from './grad-mode';
-
-type Backward = GradNode['backward'];
-
-/** Attaches the graph node to out when any input needs a gradient; returns out. */
-export function record(
-  out: Tensor,
-  name: string,
-  inputs: readonly Tensor[],
-  backward: Backward,
-): Tensor {
-  if (!isGradEnabled() || !inputs.some((t) => t.requiresGrad)) return out;
-  out.requiresGrad = true;
-  out.gradFn = { name, inputs, backward };
-  return out;
-}
+import { record } from './engine';
 
 function checkTensor(where: string, value: unknown): Tensor {
   if (!(value instanceof Tensor)) throw typeError(where, 'a Tensor', value);
@@ -57,7 +41,7 @@ function empty(like: Tensor, shape: readonly number[]): Tensor {
  * Sums a gradient of shape `from` down to the shape `to` it was broadcast from: every dimension
  * that broadcasting stretched (or prepended) is summed away.
  */
-export function sumTo(g: FloatArray, from: readonly number[], to: readonly number[]): FloatArray {
+function sumTo(g: FloatArray, from: readonly number[], to: readonly number[]): FloatArray {
   if (sameShape(from, to)) return g;
   const backend = backendFor(g);
   const padded = [...new Array<number>(from.length - to.length).fill(1), ...to];
@@ -75,7 +59,7 @@ export function sumTo(g: FloatArray, from: readonly number[], to: readonly numbe
 }
 
 /** Broadcasts g of shape `from` up to shape `to` (multiplying by one keeps every bit). */
-export function expandTo(g: FloatArray, from: readonly number[], to: readonly number[]) {
+function expandTo(g: FloatArray, from: readonly number[], to: readonly number[]) {
   if (sameShape(from, to)) return g;
   const one = allocLike(g, 1);
   one[0] = 1;

@@ -4,7 +4,7 @@
  */
 import { allocLike, backendFor, matmulInto } from '../autograd/dispatch';
 import * as ops from '../autograd/ops';
-import { record } from '../autograd/ops';
+import { record } from '../autograd/engine';
 import type { FloatArray } from '../backend/backend';
 import { describe, rangeError, shapeString, typeError, verbatim } from '../errors';
 import { sameShape } from '../tensor/shape';
