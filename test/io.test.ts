@@ -1,3 +1,4 @@
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -407,6 +408,33 @@ describe('saving and loading files', () => {
   });
 });
 
+describe('save() errors', () => {
+  it('names the file asked for, keeps the system code, and leaves no temporary file', () => {
+    const notADirectory = path.join(dir, 'plain-file');
+    fs.writeFileSync(notADirectory, 'x');
+    const target = path.join(notADirectory, 'w.safetensors');
+    expect(() => save({ w: tensor([1]) }, target)).toThrow(
+      expect.objectContaining({
+        code: 'ENOTDIR',
+        message: expect.stringMatching(new RegExp(`^save\\(${JSON.stringify(target)}\\): ENOTDIR`)),
+      }),
+    );
+    fs.rmSync(notADirectory);
+  });
+
+  it('rejects a path that is not a string', async () => {
+    expect(() => save({ w: tensor([1]) }, 42 as unknown as string)).toThrow(
+      new TypeError('save(file): expected a path string, received 42'),
+    );
+    expect(() => load(undefined as unknown as string)).toThrow(
+      new TypeError('load(file): expected a path string, received undefined'),
+    );
+    await expect(saveAsync({ w: tensor([1]) }, {} as unknown as string)).rejects.toThrow(
+      new TypeError('saveAsync(file): expected a path string, received Object'),
+    );
+  });
+});
+
 describe('load() checks a file before reading its data', () => {
   // A sparse file of 1 TiB takes no disk space, and no process could read it whole: the
   // right error (not "file too large" or an allocation failure) shows only the header was read.
@@ -434,6 +462,24 @@ describe('load() checks a file before reading its data', () => {
     const huge = sparseFile('huge-claim.safetensors', file(claim));
     expect(() => load(huge)).toThrow(/tensor "w"/);
     fs.rmSync(huge);
+  });
+
+  it('refuses a FIFO without waiting for a writer to open it', () => {
+    const fifo = path.join(dir, 'fifo.safetensors');
+    execFileSync('mkfifo', [fifo]);
+    // In a child process, so that a regression shows as a timeout instead of hanging the run.
+    const lib = JSON.stringify(path.join(__dirname, '..', 'dist', 'io'));
+    const script =
+      `const io = require(${lib}); for (const load of [io.load, io.loadAsync]) {` +
+      `Promise.resolve().then(() => load(${JSON.stringify(fifo)}))` +
+      `.catch((e) => console.log(e.message)); }`;
+    const child = spawnSync(process.execPath, ['-e', script], { timeout: 10_000 });
+    expect(child.signal).toBeNull();
+    expect(child.stdout.toString().trim().split('\n')).toEqual([
+      `load(${JSON.stringify(fifo)}): expected a regular file, received another kind`,
+      `loadAsync(${JSON.stringify(fifo)}): expected a regular file, received another kind`,
+    ]);
+    fs.rmSync(fifo);
   });
 
   it('refuses what is not a regular file instead of reading it forever', async () => {

@@ -4,7 +4,7 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { debug } from '../debug';
 import type { Tensor } from '../tensor';
-import { rangeError, verbatim } from '../errors';
+import { rangeError, typeError, verbatim } from '../errors';
 import {
   deserialize,
   deserializeWithMetadata,
@@ -18,6 +18,33 @@ function tempPathFor(target: string): string {
   const dir = path.dirname(path.resolve(target));
   const suffix = `${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   return path.join(dir, `.${path.basename(target)}.${suffix}`);
+}
+
+/** Throws unless file is a non-empty path string. */
+function checkPath(where: string, file: unknown): string {
+  if (typeof file !== 'string' || file === '') throw typeError(where, 'a path string', file);
+  return file;
+}
+
+/** Runs a clean-up whose own failure must not hide the error being reported. */
+function removeQuietly(remove: () => void): void {
+  try {
+    remove();
+  } catch (error) {
+    debug('could not remove a temporary file: %s', (error as Error).message);
+  }
+}
+
+/**
+ * The error of a failed save, naming the file asked for rather than the hidden temporary
+ * file the system call was about; the system error stays as the cause, with its code.
+ */
+function saveError(caller: string, file: string, error: unknown): Error {
+  if (!(error instanceof Error) || !('code' in error)) return error as Error;
+  const wrapped = new Error(`${caller}(${JSON.stringify(file)}): ${error.message}`, {
+    cause: error,
+  });
+  return Object.assign(wrapped, { code: error.code });
 }
 
 /** Makes the rename itself durable; some platforms cannot open a directory, which is fine. */
@@ -47,7 +74,7 @@ export function save(
   metadata?: Record<string, string>,
 ): void {
   const bytes = serialize(dict, metadata);
-  const temp = tempPathFor(file);
+  const temp = tempPathFor(checkPath('save(file)', file));
   let fd: number | undefined;
   try {
     fd = fs.openSync(temp, 'wx', 0o666);
@@ -61,8 +88,8 @@ export function save(
     fs.renameSync(temp, file);
   } catch (error) {
     if (fd !== undefined) fs.closeSync(fd);
-    fs.rmSync(temp, { force: true });
-    throw error;
+    removeQuietly(() => fs.rmSync(temp, { force: true }));
+    throw saveError('save', file, error);
   }
   syncDirectory(path.dirname(path.resolve(file)));
 }
@@ -92,19 +119,29 @@ export function loadWithMetadata(file: string): {
  * the file is rejected after reading at most the header, never the whole file.
  */
 function readChecked(file: string): Buffer {
-  const fd = fs.openSync(file, 'r');
+  const fd = fs.openSync(checkPath('load(file)', file), READ_FLAGS);
   try {
-    return readAt(fd, checkHeader(file, fd), 0);
+    return readAt(fd, checkHeader('load', file, fd), 0);
   } finally {
     fs.closeSync(fd);
   }
 }
 
+/**
+ * Opening for reading never waits: a FIFO would otherwise block open() until a writer came,
+ * before fstat could tell it is not a file. Reads of a regular file are not affected.
+ */
+const READ_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NONBLOCK;
+
 /** Validates the header of an open file and returns the file's size. */
-function checkHeader(file: string, fd: number): number {
+function checkHeader(caller: string, file: string, fd: number): number {
   const stat = fs.fstatSync(fd);
   if (!stat.isFile()) {
-    throw rangeError(`load(${JSON.stringify(file)})`, 'a regular file', verbatim('another kind'));
+    throw rangeError(
+      `${caller}(${JSON.stringify(file)})`,
+      'a regular file',
+      verbatim('another kind'),
+    );
   }
   const prefix = readAt(fd, Math.min(8, stat.size), 0);
   const headerEnd = prefix.length < 8 ? 8 : 8 + Number(prefix.readBigUInt64LE(0));
@@ -134,7 +171,7 @@ export async function saveAsync(
   metadata?: Record<string, string>,
 ): Promise<void> {
   const bytes = serialize(dict, metadata);
-  const temp = tempPathFor(file);
+  const temp = tempPathFor(checkPath('saveAsync(file)', file));
   let handle: fsp.FileHandle | undefined;
   try {
     handle = await fsp.open(temp, 'wx', 0o666);
@@ -145,18 +182,18 @@ export async function saveAsync(
     await fsp.rename(temp, file);
   } catch (error) {
     if (handle !== undefined) await handle.close();
-    await fsp.rm(temp, { force: true });
-    throw error;
+    removeQuietly(() => fs.rmSync(temp, { force: true }));
+    throw saveError('saveAsync', file, error);
   }
   syncDirectory(path.dirname(path.resolve(file)));
 }
 
 /** {@link load} without blocking the event loop during the read. */
 export async function loadAsync(file: string): Promise<Record<string, Tensor>> {
-  const handle = await fsp.open(file, 'r');
+  const handle = await fsp.open(checkPath('loadAsync(file)', file), READ_FLAGS);
   try {
     // The header check reads a few bytes synchronously; the data is read asynchronously.
-    const size = checkHeader(file, handle.fd);
+    const size = checkHeader('loadAsync', file, handle.fd);
     const bytes = Buffer.alloc(size);
     // A read may return fewer bytes than asked for; go on until the file is in.
     let done = 0;
