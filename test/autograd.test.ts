@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { getBackend, nativeBackend, setBackend } from '../lib/backend';
+import { getBackend, nativeBackend, setBackend, simd, threads } from '../lib/backend';
 import * as F from '../lib/nn/functional';
 import {
   Generator,
@@ -10,6 +10,7 @@ import {
   randn,
   setRngState,
   tensor,
+  Tensor,
   zeros,
 } from '../lib/tensor';
 
@@ -159,6 +160,9 @@ describe('the autograd engine', () => {
     expect(() => w.mul(2).backward()).toThrow(
       'backward(): expected a gradient argument for a tensor of shape [2, 2]',
     );
+    expect(() => w.mul(2).backward(5 as unknown as Tensor)).toThrow(
+      new TypeError('backward(gradient): expected a Tensor, received 5'),
+    );
     expect(() => w.mul(2).backward(ones([3]))).toThrow(
       'expected a float32 gradient of shape [2, 2], received float32 [3]',
     );
@@ -173,6 +177,22 @@ describe('the autograd engine', () => {
     s.add(y).sum().backward();
     expect(Array.from(x.grad!.data)).toEqual([1, 1, 1, 1]);
     expect(Array.from(y.grad!.data)).toEqual([2, 2, 2, 2]);
+  });
+});
+
+describe('runtime knobs', () => {
+  it('names threads(n) and simd(level) in their errors, on either backend', () => {
+    expect(() => threads(1e9)).toThrow(
+      new RangeError('threads(n): expected an integer in [1, 1024], received 1000000000'),
+    );
+    setBackend('reference');
+    expect(simd()).toBe('scalar');
+    expect(() => simd('avx2')).toThrow(
+      new RangeError(
+        'simd(level): expected \'scalar\' (the reference backend has no SIMD), received "avx2"',
+      ),
+    );
+    setBackend(initial);
   });
 });
 

@@ -1,5 +1,5 @@
 import type { FloatArray } from '../backend/backend';
-import { shapeString } from '../errors';
+import { shapeString, typeError } from '../errors';
 import { sameShape } from '../tensor/shape';
 import type { Tensor } from '../tensor/tensor';
 import { allocLike, backendFor } from './dispatch';
@@ -104,6 +104,9 @@ function seedGradient(root: Tensor, gradient: Tensor | undefined): FloatArray {
     const one = root.data.slice(0, 1);
     one[0] = 1;
     return one;
+  }
+  if (!(gradient instanceof (root.constructor as typeof Tensor))) {
+    throw typeError('backward(gradient)', 'a Tensor', gradient);
   }
   if (!sameShape(gradient.shape, root.shape) || gradient.dtype !== root.dtype) {
     throw new RangeError(

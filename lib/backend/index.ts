@@ -210,6 +210,9 @@ function activeNative(): NativeBackend | null {
   return backend === nativeLoad?.backend ? nativeLoad.backend : null;
 }
 
+/** The most threads threads() accepts, as the addon does. */
+const MAX_THREADS = 1024;
+
 /**
  * Gets, or sets then gets, the number of threads the native backend's matrix products run on
  * (OpenBLAS's pool; nodegrad's own kernels run on the calling thread). The reference backend
@@ -219,7 +222,7 @@ function activeNative(): NativeBackend | null {
  * threads(1); // small models are often fastest single-threaded
  */
 export function threads(n?: number): number {
-  if (n !== undefined) checkInt('threads(n)', n, 1);
+  if (n !== undefined) checkInt('threads(n)', n, 1, MAX_THREADS);
   const backend = activeNative();
   if (backend === null) return 1;
   if (n !== undefined) backend.setThreads(n);
@@ -239,7 +242,12 @@ export function simd(level?: string): SimdLevel {
     throw typeError('simd(level)', 'a SIMD level name such as "avx2"', level);
   }
   const backend = activeNative();
-  if (backend === null) return 'scalar';
+  if (backend === null) {
+    if (level !== undefined && level !== 'scalar') {
+      throw rangeError('simd(level)', "'scalar' (the reference backend has no SIMD)", level);
+    }
+    return 'scalar';
+  }
   if (level !== undefined) backend.setSimd(level);
   return backend.simd();
 }
