@@ -193,6 +193,14 @@ describe('nodegrad errors', () => {
       /^nodegrad: --out \/nonexistent\/dir\/x.safetensors: expected a file in a writable directory/,
     );
     expect(unwritable.stdout).toBe(''); // refused before training started
+    const aDirectory = await run('train', 'mnist', '--out', dir);
+    expectOneLine(aDirectory, /expected a file in a writable directory, received a directory\n$/);
+    expect(aDirectory.stdout).toBe('');
+    const plainFile = path.join(dir, 'plain');
+    fs.writeFileSync(plainFile, '');
+    const underAFile = await run('train', 'mnist', '--out', path.join(plainFile, 'x.safetensors'));
+    expectOneLine(underAFile, /, which is not a directory\n$/);
+    expect(underAFile.stdout).toBe('');
     expectOneLine(
       await run('train', 'mnist', '--optimizer', 'adam', '--momentum', '0.5'),
       /^nodegrad: --momentum: expected --optimizer sgd .*, received --optimizer adam\n$/,

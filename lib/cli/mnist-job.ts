@@ -153,11 +153,25 @@ export async function trainMnist(options: TrainOptions): Promise<TrainResult> {
 
 /** Fails before training, not after it, when the weights could not be saved. */
 function checkWritableDirectory(file: string): void {
-  const dir = path.dirname(path.resolve(file));
+  const problem = outputProblem(path.resolve(file));
+  if (problem !== null) {
+    throw new RangeError(
+      `--out ${file}: expected a file in a writable directory, received ${problem}`,
+    );
+  }
+}
+
+/** What would stop a save to target, or null. */
+function outputProblem(target: string): string | null {
+  const dir = path.dirname(target);
+  if (fs.existsSync(target) && fs.statSync(target).isDirectory()) return 'a directory';
+  if (!fs.existsSync(dir)) return `${dir}, which does not exist`;
+  if (!fs.statSync(dir).isDirectory()) return `${dir}, which is not a directory`;
   try {
     fs.accessSync(dir, fs.constants.W_OK);
+    return null;
   } catch {
-    throw new RangeError(`--out ${file}: expected a file in a writable directory, received ${dir}`);
+    return `${dir}, which is not writable`;
   }
 }
 
