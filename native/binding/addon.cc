@@ -158,7 +158,15 @@ std::string describe(napi_env env, napi_value value, int depth = 0) {
     std::string out = "[";
     for (uint32_t i = 0; i < length && i < 8; i++) {
       napi_value element;
-      if (napi_get_element(env, value, i, &element) != napi_ok) break;
+      if (napi_get_element(env, value, i, &element) != napi_ok) {
+        // An element getter threw. The message is rendered on the way to throwing an error of
+        // our own, which cannot be thrown over a pending exception (node-addon-api would then
+        // abort the process), so the getter's exception is dropped and the element elided.
+        napi_value ignored;
+        napi_get_and_clear_last_exception(env, &ignored);
+        out += (i > 0 ? ", " : "") + std::string("\xe2\x80\xa6");
+        return out + "]";
+      }
       if (i > 0) out += ", ";
       out += describe(env, element, depth + 1);
     }
