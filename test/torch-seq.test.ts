@@ -172,7 +172,9 @@ describe.each(configurations)(`on %s, against PyTorch ${fixture.torch}`, (_, sel
     (_name, c) => {
       select();
       const layer = makeLayer(c);
-      layer.loadStateDict(Object.fromEntries(Object.entries(c.state).map(([k, s]) => [k, load(s)])));
+      layer.loadStateDict(
+        Object.fromEntries(Object.entries(c.state).map(([k, s]) => [k, load(s)])),
+      );
       const { outputs, leaves } = runLayer(c, layer);
       outputs.forEach((out, i) => {
         expect(out.shape, `output ${i}`).toEqual(c.outputs[i].shape);
