@@ -317,7 +317,7 @@ export interface Backend extends LayerKernels {
 
   /**
    * gw [num, dim] = the rows of gy [n, dim] summed into the rows their indices name, rows whose
-   * index is paddingIdx left out (-1: none).
+   * index equals paddingIdx left out (-1, or any number no index equals: none).
    */
   embeddingBackward(
     gy: FloatArray,

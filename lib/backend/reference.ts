@@ -1064,12 +1064,8 @@ function embeddingBackward(
   gw: FloatArray,
 ): void {
   checkEmbedding('embeddingBackward', indices, n, dim, num);
-  if (!Number.isInteger(paddingIdx) || paddingIdx < -1 || paddingIdx >= num) {
-    throw rangeError(
-      at('embeddingBackward', 'paddingIdx'),
-      '-1 (none) or an integer in [0, num)',
-      paddingIdx,
-    );
+  if (typeof paddingIdx !== 'number') {
+    throw typeError(at('embeddingBackward', 'paddingIdx'), 'a number', paddingIdx);
   }
   checkArray('embeddingBackward', 'gy', gy, n * dim);
   checkArray('embeddingBackward', 'gw', gw, num * dim);

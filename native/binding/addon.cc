@@ -948,15 +948,16 @@ class Addon : public Napi::Addon<Addon> {
   void EmbeddingBackward(const Napi::CallbackInfo& info) {
     Args a(info, "embeddingBackward", {"gy", "indices", "n", "dim", "num", "paddingIdx", "gw"});
     const int64_t n = a.size(2), dim = a.size(3), num = a.size(4, 0, INT32_MAX);
+    // Rows whose index equals paddingIdx get no gradient; a value no index can equal (-1, by
+    // convention) leaves none out.
     const double padding = a.number(5);
-    if (padding != std::floor(padding) || padding < -1 || padding >= static_cast<double>(num)) {
-      a.range_error(5, "-1 (none) or an integer in [0, num)");
-    }
+    const bool pads = padding == std::floor(padding) && padding >= 0 && padding < num;
     const float* gy = a.f32(0, a.product(n, dim, "n * dim"), "n * dim");
     const int32_t* indices = a.i32(1, n, "n");
     float* gw = a.f32(6, a.product(num, dim, "num * dim"), "num * dim");
     check_indices(a, indices, n, num);
-    nodegrad::embedding_backward(gy, indices, n, dim, num, static_cast<int64_t>(padding), gw);
+    nodegrad::embedding_backward(gy, indices, n, dim, num,
+                                 pads ? static_cast<int64_t>(padding) : -1, gw);
   }
 
   // -- The CNN ops and layers (layers.h).
