@@ -20,7 +20,8 @@
       "sources": [
         "native/kernels/dispatch.cc",
         "native/kernels/gemm.cc",
-        "native/kernels/kernels_scalar.cc"
+        "native/kernels/kernels_scalar.cc",
+        "native/kernels/transformer_scalar.cc"
       ],
       "cflags_cc": ["<!@(pkg-config --cflags openblas)"]
     },

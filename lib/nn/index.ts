@@ -1,10 +1,12 @@
 export { Module } from './module';
 export type { LoadStateDictResult } from './module';
 export { Linear } from './linear';
-export { ReLU, Sigmoid, Tanh } from './activation';
+export { ReLU, Sigmoid, Tanh, GELU } from './activation';
+export { LayerNorm } from './layernorm';
+export type { LayerNormOptions } from './layernorm';
 export { Sequential } from './sequential';
 export { MSELoss, CrossEntropyLoss, BCELoss, BCEWithLogitsLoss } from './loss';
-export type { Reduction } from './functional';
+export type { Reduction, GeluApproximate } from './functional';
 export {
   linear,
   relu,
@@ -12,6 +14,8 @@ export {
   tanh,
   softmax,
   logSoftmax,
+  layerNorm,
+  gelu,
   mseLoss,
   crossEntropy,
   binaryCrossEntropy,
