@@ -5,7 +5,15 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 
 import * as F from '../lib/nn/functional';
-import { GELU, LayerNorm, Linear } from '../lib/nn';
+import { attentionHeads } from '../lib/autograd/ops-attention';
+import {
+  causalMask,
+  GELU,
+  LayerNorm,
+  Linear,
+  MultiheadAttention,
+  TransformerEncoderLayer,
+} from '../lib/nn';
 import { manualSeed, randn, Tensor, tensor, zeros } from '../lib/tensor';
 import { gradcheck } from './helpers/gradcheck';
 
@@ -137,4 +145,146 @@ describe('linear on [*, in]', () => {
     );
     expect(maxError, worst).toBeLessThan(1);
   });
+});
+
+describe('attention', () => {
+  const pad = (rows: number[][]) => tensor(rows, f64);
+
+  it('causalMask blocks the future with -Infinity, as generate_square_subsequent_mask', () => {
+    expect(causalMask(3).toArray()).toEqual([
+      [0, -Infinity, -Infinity],
+      [0, 0, -Infinity],
+      [0, 0, 0],
+    ]);
+    expect(() => causalMask(0)).toThrow('causalMask(size): expected an integer >= 1, received 0');
+  });
+
+  const cases: [string, (...xs: Tensor[]) => Tensor, () => Tensor[]][] = [
+    [
+      'packed self-attention, causal',
+      (qkv) =>
+        attentionHeads(
+          { tensor: qkv, col: 0 },
+          { tensor: qkv, col: 6 },
+          { tensor: qkv, col: 12 },
+          6,
+          2,
+          { attnMask: causalMask(4, f64) },
+        ),
+      () => [normal([2, 4, 18])],
+    ],
+    [
+      'one tensor as query, key and value at the same columns',
+      (x) =>
+        attentionHeads({ tensor: x, col: 0 }, { tensor: x, col: 0 }, { tensor: x, col: 0 }, 4, 2),
+      () => [normal([2, 3, 4])],
+    ],
+    [
+      'cross-attention with key padding and a fully masked query row',
+      (q, kv) =>
+        attentionHeads(
+          { tensor: q, col: 0 },
+          { tensor: kv, col: 0 },
+          { tensor: kv, col: 6 },
+          6,
+          3,
+          {
+            keyPaddingMask: pad([
+              [0, 0, 1, 1, 0],
+              [1, 1, 1, 1, 1],
+            ]),
+          },
+        ),
+      () => [normal([2, 3, 6]), normal([2, 5, 12])],
+    ],
+  ];
+  for (const [name, fn, inputs] of cases) {
+    it(`has the finite-difference gradient: ${name}`, () => {
+      const { maxError, worst } = gradcheck(fn, inputs());
+      expect(maxError, worst).toBeLessThan(1);
+    });
+  }
+
+  it('gives zeros, not NaN, to a query whose keys are all masked', () => {
+    const x = normal([2, 3, 8]);
+    const attn = new MultiheadAttention(8, 2, { batchFirst: true, dtype: 'float64' });
+    const y = attn.forward(x, x, x, {
+      keyPaddingMask: pad([
+        [0, 0, 0],
+        [1, 1, 1],
+      ]),
+    });
+    // The second batch entry attends to nothing: its output is out_proj's bias, 0 at the start.
+    expect(Array.from(y.data.subarray(24))).toEqual(new Array(24).fill(0));
+    expect(y.data.subarray(0, 24).every(Number.isFinite)).toBe(true);
+  });
+
+  it('takes [length, batch, E] unless batchFirst, with the same result', () => {
+    manualSeed(1);
+    const first = new MultiheadAttention(8, 4, { batchFirst: true, dtype: 'float64' });
+    manualSeed(1);
+    const second = new MultiheadAttention(8, 4, { dtype: 'float64' });
+    const x = normal([2, 5, 8]);
+    const a = first.forward(x);
+    const b = second.forward(x.transpose(0, 1)).transpose(0, 1);
+    a.data.forEach((v, i) => expect(b.data[i]).toBeCloseTo(v, 12));
+  });
+
+  it('names what is wrong with bad sizes, inputs and masks', () => {
+    expect(() => new MultiheadAttention(10, 4)).toThrow(
+      new RangeError('MultiheadAttention(numHeads): expected a divisor of embedDim 10, received 4'),
+    );
+    const attn = new MultiheadAttention(8, 2, { batchFirst: true });
+    expect(() => attn.forward(zeros([2, 3, 7]))).toThrow(
+      'MultiheadAttention(8, 2)(query): expected a tensor [batch, length, 8], received [2, 3, 7]',
+    );
+    expect(() => attn.forward(zeros([2, 3, 8]), zeros([2, 3, 8]), zeros([2, 4, 8]))).toThrow(
+      'attention(value): expected as many rows as the keys (3), received [2, 4, 24]',
+    );
+    expect(() =>
+      attn.forward(zeros([2, 3, 8]), undefined, undefined, { attnMask: zeros([3, 4]) }),
+    ).toThrow('attention(attnMask): expected a mask of shape [3, 3] or [4, 3, 3], received [3, 4]');
+    expect(() =>
+      attn.forward(zeros([2, 3, 8]), undefined, undefined, { keyPaddingMask: zeros([3, 3]) }),
+    ).toThrow('attention(keyPaddingMask): expected a mask of shape [2, 3], received [3, 3]');
+  });
+});
+
+describe('TransformerEncoderLayer', () => {
+  it("has PyTorch's parameter names in PyTorch's order", () => {
+    const block = new TransformerEncoderLayer(16, 4, { dimFeedforward: 32, normFirst: true });
+    expect(Object.keys(block.stateDict())).toEqual([
+      'self_attn.in_proj_weight',
+      'self_attn.in_proj_bias',
+      'self_attn.out_proj.weight',
+      'self_attn.out_proj.bias',
+      'linear1.weight',
+      'linear1.bias',
+      'linear2.weight',
+      'linear2.bias',
+      'norm1.weight',
+      'norm1.bias',
+      'norm2.weight',
+      'norm2.bias',
+    ]);
+  });
+
+  for (const normFirst of [true, false]) {
+    it(`has the finite-difference input gradient (normFirst ${normFirst})`, () => {
+      const block = new TransformerEncoderLayer(6, 2, {
+        dimFeedforward: 8,
+        activation: 'gelu',
+        batchFirst: true,
+        normFirst,
+        dtype: 'float64',
+      });
+      // The input's gradient runs back through every sublayer; the parameters' gradients
+      // are the sublayers' own, checked above.
+      const { maxError, worst } = gradcheck(
+        (x) => block.forward(x, { attnMask: causalMask(3, f64) }),
+        [normal([2, 3, 6])],
+      );
+      expect(maxError, worst).toBeLessThan(1);
+    });
+  }
 });
