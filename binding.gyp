@@ -22,6 +22,7 @@
         "native/kernels/gemm.cc",
         "native/kernels/kernels_scalar.cc",
         "native/kernels/transformer_scalar.cc",
+        "native/kernels/sequence.cc",
         "native/kernels/layers.cc"
       ],
       "cflags_cc": ["<!@(pkg-config --cflags openblas)"]

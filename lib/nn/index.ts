@@ -26,3 +26,7 @@ export {
   binaryCrossEntropy,
   binaryCrossEntropyWithLogits,
 } from './functional';
+export * as init from './init';
+export { clipGradNorm_, clipGradValue_, type ClipGradNormOptions } from './clip';
+export { Embedding, type IndexInput } from './embedding';
+export { RNN, LSTM, GRU, type RecurrentOptions } from './recurrent';

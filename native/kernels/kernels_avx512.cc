@@ -15,6 +15,7 @@ namespace {
 #include "vec_avx512.inc"
 #include "kernels_simd.inc"
 #include "transformer_simd.inc"
+#include "sequence_simd.inc"
 // clang-format on
 
 }  // namespace
@@ -22,6 +23,7 @@ namespace {
 void fill(KernelTable* table) {
   fill_simd(table);
   fill_transformer_simd(table);
+  fill_sequence_simd(table);
 }
 
 }  // namespace avx512
