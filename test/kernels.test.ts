@@ -667,6 +667,86 @@ const MATRICES: [number, number][] = [
   [100, 7],
 ];
 
+type TransformerKernel =
+  | 'layerNormForward'
+  | 'layerNormBackward'
+  | 'geluForward'
+  | 'geluBackward'
+  | 'geluTanhForward'
+  | 'geluTanhBackward';
+
+/** Layer normalisation (with and without weight and bias) and GELU in both forms. */
+function transformerCases(): Record<TransformerKernel, KernelCase[]> {
+  const affineKinds = ['affine', 'plain', 'weight only'] as const;
+  const layerNorm = (backward: boolean): KernelCase[] =>
+    MATRICES.flatMap(([rows, cols]) =>
+      affineKinds.map((kind) => {
+        // An offset and a spread per row, so the statistics have work to do.
+        const x = uniform(rows * cols, -3, 3).map((v, i) => 5 + v * (1 + (i % 3)));
+        const weight = kind === 'plain' ? null : uniform(cols, 0.5, 1.5);
+        const bias = kind === 'affine' ? uniform(cols) : null;
+        const gy = uniform(rows * cols);
+        const mean = new Float32Array(rows);
+        const rstd = new Float32Array(rows);
+        ref.layerNormForward(
+          x,
+          weight,
+          bias,
+          rows,
+          cols,
+          1e-5,
+          new Float32Array(x.length),
+          mean,
+          rstd,
+        );
+        return {
+          label: `[${rows}, ${cols}] ${kind}`,
+          tolerance: { rtol: 1e-5, atol: 1e-5 },
+          run: (b: Backend): Record<string, Output> => {
+            if (!backward) {
+              const y = new Float32Array(rows * cols);
+              const m = new Float32Array(rows);
+              const r = new Float32Array(rows);
+              b.layerNormForward(x, weight, bias, rows, cols, 1e-5, y, m, r);
+              return { y, mean: m, rstd: r };
+            }
+            const gx = new Float32Array(rows * cols);
+            const gw = weight === null ? null : new Float32Array(cols).fill(NaN);
+            const gb = bias === null ? null : new Float32Array(cols).fill(NaN);
+            b.layerNormBackward(x, weight, mean, rstd, gy, rows, cols, gx, gw, gb);
+            return { gx, ...(gw && { gw }), ...(gb && { gb }) };
+          },
+        };
+      }),
+    );
+  const gelu = (method: TransformerKernel, spread: number): KernelCase[] =>
+    SIZES.map((n) => {
+      const x = uniform(n, -spread, spread);
+      const gy = uniform(n);
+      return {
+        label: `n=${n} spread ${spread}`,
+        tolerance: TRANSCENDENTAL,
+        run: (b: Backend) => {
+          const out = new Float32Array(n);
+          if (method === 'geluForward' || method === 'geluTanhForward') b[method](x, out, n);
+          else if (method === 'geluBackward' || method === 'geluTanhBackward') {
+            b[method](x, gy, out, n);
+          }
+          return { out };
+        },
+      };
+    });
+  const bothSpreads = (method: TransformerKernel) => [...gelu(method, 4), ...gelu(method, 12)];
+  return {
+    layerNormForward: layerNorm(false),
+    layerNormBackward: layerNorm(true),
+    geluForward: bothSpreads('geluForward'),
+    geluBackward: bothSpreads('geluBackward'),
+    geluTanhForward: bothSpreads('geluTanhForward'),
+    geluTanhBackward: bothSpreads('geluTanhBackward'),
+  };
+}
+
 /** The cases of every kernel, drawn once from the seeded generator. */
 // The LayerKernels have their own comparison in test/layer-kernels.test.ts.
 function kernelCases(): Record<keyof Omit<Backend, 'name' | keyof LayerKernels>, KernelCase[]> {
@@ -1135,6 +1215,7 @@ function kernelCases(): Record<keyof Omit<Backend, 'name' | keyof LayerKernels>,
         };
       }),
     ),
+    ...transformerCases(),
     ...sequenceCases(),
   };
 }

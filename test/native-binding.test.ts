@@ -21,7 +21,8 @@ function loadAddon(): Addon {
   return nodeGypBuild(root);
 }
 
-type Kind = 'f32' | 'i32' | 'size' | 'number' | 'bool' | 'string' | 'shape';
+/** 'f32?': a Float32Array or null (layer normalisation's optional weight, bias, gradients). */
+type Kind = 'f32' | 'f32?' | 'i32' | 'size' | 'number' | 'bool' | 'string' | 'shape';
 
 interface Spec {
   params: [name: string, kind: Kind][];
@@ -333,7 +334,15 @@ SPECS.embeddingBackward = {
 };
 
 // The kernels with the same signature as one of a few families.
-for (const fn of ['expForward', 'logForward', 'reluForward', 'sigmoidForward', 'tanhForward']) {
+for (const fn of [
+  'expForward',
+  'logForward',
+  'reluForward',
+  'sigmoidForward',
+  'tanhForward',
+  'geluForward',
+  'geluTanhForward',
+]) {
   SPECS[fn] = {
     params: [
       ['x', 'f32'],
@@ -347,6 +356,8 @@ for (const [fn, input] of [
   ['reluBackward', 'x'],
   ['sigmoidBackward', 'y'],
   ['tanhBackward', 'y'],
+  ['geluBackward', 'x'],
+  ['geluTanhBackward', 'x'],
 ]) {
   SPECS[fn] = {
     params: [
@@ -411,6 +422,36 @@ for (const [fn, a, b] of [
     args: () => [f(5), f(5), 5, 1, f(5)],
   };
 }
+
+SPECS.layerNormForward = {
+  params: [
+    ['x', 'f32'],
+    ['weight', 'f32?'],
+    ['bias', 'f32?'],
+    ['rows', 'size'],
+    ['cols', 'size'],
+    ['eps', 'number'],
+    ['y', 'f32'],
+    ['mean', 'f32'],
+    ['rstd', 'f32'],
+  ],
+  args: () => [f(6), f(3), f(3), 2, 3, 1e-5, f(6), f(2), f(2)],
+};
+SPECS.layerNormBackward = {
+  params: [
+    ['x', 'f32'],
+    ['weight', 'f32?'],
+    ['mean', 'f32'],
+    ['rstd', 'f32'],
+    ['gy', 'f32'],
+    ['rows', 'size'],
+    ['cols', 'size'],
+    ['gx', 'f32'],
+    ['gweight', 'f32?'],
+    ['gbias', 'f32?'],
+  ],
+  args: () => [f(6), f(3), f(2), f(2), f(6), 2, 3, f(6), f(3), f(3)],
+};
 
 /** A typed array whose buffer has been transferred away. */
 function detached(make: (buffer: ArrayBuffer) => ArrayBufferView): ArrayBufferView {
@@ -503,6 +544,17 @@ describe.skipIf(!built)('native binding argument checks', () => {
               param,
               /attached ArrayBuffer, received a detached Float32Array/,
             );
+          });
+        }
+
+        if (kind === 'f32?') {
+          it(`takes null for ${param}, and rejects one that is not a long enough Float32Array`, () => {
+            const n = (spec.args()[index] as Float32Array).length;
+            expect(mutate(index, null)).not.toThrow();
+            const expected = /expected a Float32Array or null/;
+            expectError(mutate(index, new Float64Array(n)), TypeError, fn, param, /Float64Array/);
+            expectError(mutate(index, undefined), TypeError, fn, param, /received undefined/);
+            expectError(mutate(index, new Float32Array(n - 1)), RangeError, fn, param, expected);
           });
         }
 

@@ -15,6 +15,7 @@
  */
 
 import type { LayerKernels } from './layer-kernels';
+import type { TransformerKernels } from './transformer-kernels';
 
 export type FloatArray = Float32Array | Float64Array;
 
@@ -69,7 +70,7 @@ export interface AdagradOptions {
   step: number;
 }
 
-export interface Backend extends LayerKernels {
+export interface Backend extends LayerKernels, TransformerKernels {
   readonly name: BackendName;
 
   /**

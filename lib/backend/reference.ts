@@ -20,6 +20,7 @@ import type {
 import { rangeError, shapeString, typeError } from '../errors';
 import { at, checkArray, checkSize } from './reference-checks';
 import { referenceLayerKernels } from './reference-layers';
+import { referenceTransformerKernels } from './reference-transformer';
 
 // ---------------------------------------------------------------------------------------------
 // Checks. They run on every call of the fallback's hot paths, so the happy path is a couple of
@@ -1115,6 +1116,7 @@ export const referenceBackend: Backend = {
   bceWithLogitsBackward,
   sgdStep,
   adamStep,
+  ...referenceTransformerKernels,
   rmspropStep,
   adagradStep,
   lstmCellForward,

@@ -446,6 +446,12 @@ class Addon : public Napi::Addon<Addon> {
                              Method<&Addon::BceWithLogitsBackward>("bceWithLogitsBackward"),
                              Method<&Addon::SgdStep>("sgdStep"),
                              Method<&Addon::AdamStep>("adamStep"),
+                             Method<&Addon::LayerNormForward>("layerNormForward"),
+                             Method<&Addon::LayerNormBackward>("layerNormBackward"),
+                             Method<&Addon::GeluForward>("geluForward"),
+                             Method<&Addon::GeluBackward>("geluBackward"),
+                             Method<&Addon::GeluTanhForward>("geluTanhForward"),
+                             Method<&Addon::GeluTanhBackward>("geluTanhBackward"),
                              Method<&Addon::RmspropStep>("rmspropStep"),
                              Method<&Addon::AdagradStep>("adagradStep"),
                              Method<&Addon::LstmCellForward>("lstmCellForward"),
@@ -958,6 +964,60 @@ class Addon : public Napi::Addon<Addon> {
     check_indices(a, indices, n, num);
     nodegrad::embedding_backward(gy, indices, n, dim, num,
                                  pads ? static_cast<int64_t>(padding) : -1, gw);
+  }
+
+  // -- Transformer kernels.
+
+  // A Float32Array of at least `needed` elements, or null (nullptr): the optional arrays of
+  // layer normalisation.
+  static float* f32_or_null(const Args& a, const Napi::CallbackInfo& info, size_t i, int64_t needed,
+                            const char* why) {
+    if (info[i].IsNull()) return nullptr;
+    return a.at_least(i, a.f32(i), needed, "a Float32Array or null", why);
+  }
+
+  // layerNormForward(x, weight, bias, rows, cols, eps, y, mean, rstd)
+  void LayerNormForward(const Napi::CallbackInfo& info) {
+    Args a(info, "layerNormForward",
+           {"x", "weight", "bias", "rows", "cols", "eps", "y", "mean", "rstd"});
+    const int64_t rows = a.size(3), cols = a.size(4);
+    const int64_t size = a.product(rows, cols, "rows * cols");
+    const float eps = a.f32_number(5);
+    const float* x = a.f32(0, size, "rows * cols");
+    const float* weight = f32_or_null(a, info, 1, cols, "cols");
+    const float* bias = f32_or_null(a, info, 2, cols, "cols");
+    float* y = a.f32(6, size, "rows * cols");
+    float* mean = a.f32(7, rows, "rows");
+    float* rstd = a.f32(8, rows, "rows");
+    k().layer_norm_forward(x, weight, bias, rows, cols, eps, y, mean, rstd);
+  }
+
+  // layerNormBackward(x, weight, mean, rstd, gy, rows, cols, gx, gweight, gbias)
+  void LayerNormBackward(const Napi::CallbackInfo& info) {
+    Args a(info, "layerNormBackward",
+           {"x", "weight", "mean", "rstd", "gy", "rows", "cols", "gx", "gweight", "gbias"});
+    const int64_t rows = a.size(5), cols = a.size(6);
+    const int64_t size = a.product(rows, cols, "rows * cols");
+    const float* x = a.f32(0, size, "rows * cols");
+    const float* weight = f32_or_null(a, info, 1, cols, "cols");
+    const float* mean = a.f32(2, rows, "rows");
+    const float* rstd = a.f32(3, rows, "rows");
+    const float* gy = a.f32(4, size, "rows * cols");
+    float* gx = a.f32(7, size, "rows * cols");
+    float* gweight = f32_or_null(a, info, 8, cols, "cols");
+    float* gbias = f32_or_null(a, info, 9, cols, "cols");
+    k().layer_norm_backward(x, weight, mean, rstd, gy, rows, cols, gx, gweight, gbias);
+  }
+
+  void GeluForward(const Napi::CallbackInfo& info) { unary(info, "geluForward", k().gelu_forward); }
+  void GeluBackward(const Napi::CallbackInfo& info) {
+    unary_backward(info, "geluBackward", "x", k().gelu_backward);
+  }
+  void GeluTanhForward(const Napi::CallbackInfo& info) {
+    unary(info, "geluTanhForward", k().gelu_tanh_forward);
+  }
+  void GeluTanhBackward(const Napi::CallbackInfo& info) {
+    unary_backward(info, "geluTanhBackward", "x", k().gelu_tanh_backward);
   }
 
   // -- The CNN ops and layers (layers.h).

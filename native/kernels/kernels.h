@@ -168,6 +168,26 @@ struct KernelTable {
   // param, grad, m, v: [n]. One Adam/AdamW update of param, m and v in place.
   void (*adam_step)(float* param, const float* grad, float* m, float* v, int64_t n,
                     const AdamParams& o);
+
+  // -- Transformer kernels: transformer_scalar.cc and transformer_simd.inc.
+
+  // x, y: [rows, cols]; weight, bias: [cols], or null for no affine step; mean, rstd: [rows].
+  // Per row: the mean, rstd = 1 / sqrt(biased variance + eps), y = (x - mean) * rstd * w + b.
+  void (*layer_norm_forward)(const float* x, const float* weight, const float* bias, int64_t rows,
+                             int64_t cols, float eps, float* y, float* mean, float* rstd);
+  // x, gy, gx: [rows, cols]; weight: [cols] or null; mean, rstd: [rows] from the forward;
+  // gweight, gbias: [cols], or null when not wanted. gx may alias gy.
+  void (*layer_norm_backward)(const float* x, const float* weight, const float* mean,
+                              const float* rstd, const float* gy, int64_t rows, int64_t cols,
+                              float* gx, float* gweight, float* gbias);
+  // x, y: [n]. y = x * Phi(x), Phi the standard normal CDF (GELU, exact form).
+  void (*gelu_forward)(const float* x, float* y, int64_t n);
+  // x, gy, gx: [n]. gx = gy * (Phi(x) + x * phi(x)).
+  void (*gelu_backward)(const float* x, const float* gy, float* gx, int64_t n);
+  // x, y: [n]. y = 0.5 x (1 + tanh(u)) = x * sigmoid(2u), u = sqrt(2 / pi) (x + 0.044715 x^3).
+  void (*gelu_tanh_forward)(const float* x, float* y, int64_t n);
+  // x, gy, gx: [n]. gx = gy * d/dx of gelu_tanh_forward.
+  void (*gelu_tanh_backward)(const float* x, const float* gy, float* gx, int64_t n);
   // param, grad, square_avg, grad_avg, buf: [n]. One RMSprop update in place; grad_avg is
   // touched only when centered, buf only when momentum is not 0.
   void (*rmsprop_step)(float* param, const float* grad, float* square_avg, float* grad_avg,
@@ -196,6 +216,7 @@ const KernelTable& kernels();
 // Each instruction set fills the entries it implements and leaves the others untouched.
 namespace scalar {
 void fill(KernelTable* table);
+void fill_transformer(KernelTable* table);
 // The optimizer and recurrent kernels of sequence.cc.
 void fill_sequence(KernelTable* table);
 }  // namespace scalar

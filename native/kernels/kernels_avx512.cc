@@ -14,6 +14,7 @@ namespace {
 // clang-format off
 #include "vec_avx512.inc"
 #include "kernels_simd.inc"
+#include "transformer_simd.inc"
 #include "sequence_simd.inc"
 // clang-format on
 
@@ -21,6 +22,7 @@ namespace {
 
 void fill(KernelTable* table) {
   fill_simd(table);
+  fill_transformer_simd(table);
   fill_sequence_simd(table);
 }
 
