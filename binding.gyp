@@ -2,7 +2,9 @@
   # The native backend: three static libraries of kernels (baseline x86-64, AVX2 + FMA,
   # AVX-512F), each compiled with its own flags so that one binary runs on every x86-64 CPU and
   # picks its kernels at load time, and the N-API addon `nodegrad` that links them.
-  # OpenBLAS is found with pkg-config (Debian: libopenblas-dev).
+  # Nothing is built with -march: code outside the AVX2/AVX-512 files is baseline x86-64.
+  # OpenBLAS is found with pkg-config (Debian: libopenblas-dev); tools/openblas-flags.js links
+  # its static archive when there is one, as CMakeLists.txt does, so the addon carries it.
   "target_defaults": {
     "cflags_cc": ["-std=c++17", "-O3", "-fvisibility=hidden"],
     "cflags_cc!": ["-std=gnu++17", "-fno-exceptions"],
@@ -22,7 +24,7 @@
         "native/kernels/gemm.cc",
         "native/kernels/kernels_scalar.cc"
       ],
-      "cflags_cc": ["<!@(pkg-config --cflags openblas)"]
+      "cflags_cc": ["<!@(node tools/openblas-flags.js cflags)"]
     },
     {
       "target_name": "nodegrad_kernels_avx2",
@@ -49,7 +51,7 @@
       "sources": ["native/binding/addon.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "dependencies": ["nodegrad_kernels", "nodegrad_kernels_avx2", "nodegrad_kernels_avx512"],
-      "libraries": ["<!@(pkg-config --libs openblas)"]
+      "libraries": ["<!@(node tools/openblas-flags.js libs)"]
     }
   ]
 }
