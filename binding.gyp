@@ -13,7 +13,15 @@
       "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
       "GCC_ENABLE_CPP_EXCEPTIONS": "YES"
     },
-    "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"]
+    # NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS: an error raised while a worker thread is being
+    # terminated cannot be thrown into JavaScript; without it, node-addon-api throws it again in
+    # C++, where nothing catches it, and the whole process aborts.
+    "defines": [
+      "NAPI_VERSION=8",
+      "NAPI_CPP_EXCEPTIONS",
+      "NODE_ADDON_API_DISABLE_DEPRECATED",
+      "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"
+    ]
   },
   "targets": [
     {
