@@ -30,7 +30,8 @@
       "sources": [
         "native/kernels/dispatch.cc",
         "native/kernels/gemm.cc",
-        "native/kernels/kernels_scalar.cc"
+        "native/kernels/kernels_scalar.cc",
+        "native/kernels/layers.cc"
       ],
       "cflags_cc": ["<!@(node tools/openblas-flags.js cflags)"]
     },

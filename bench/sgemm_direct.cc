@@ -1,73 +1,87 @@
-// Times OpenBLAS's cblas_sgemm called directly, C = A * B for square n x n float matrices at
-// n = 256, 512 and 1024 (or the sizes given as arguments), the way bench/run.js times the same
-// product through nodegrad's binding: warm-up, then 7 timed batches of back-to-back calls
-// (about 2 GFLOP each), and the median time per call. Prints one JSON object per size, one
-// per line, for bench/run.js to read:
+// OpenBLAS's cblas_sgemm called directly from C++, with no Node in the way, for the W3 workload
+// of bench/run.js: the yardstick nodegrad's matmul is held to. It serves timing requests so
+// that bench/run.js can interleave its repetitions with nodegrad's. One request per line on
+// stdin:
 //
-//   {"n":512,"reps":7,"callsPerRep":7,"medianMs":1.84,"gflops":145.9,"threads":2}
+//   m n k transA transB threads count
+//
+// times `count` back-to-back products C = op(A) op(B) (op(A) [m, k], op(B) [k, n], row-major,
+// transA/transB 0 or 1) on `threads` OpenBLAS threads, and answers one JSON line:
+//
+//   {"seconds":0.0123,"threads":2}
+//
+// Operands are filled with deterministic values in [-1, 1) and kept between requests of the
+// same shape; the first request of a shape is the caller's warm-up.
 
 #include <cblas.h>
 
-#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <vector>
 
 namespace {
 
-// Milliseconds per call, over `calls` back-to-back calls.
-double time_ms(int n, int calls, const std::vector<float>& a, const std::vector<float>& b,
-               std::vector<float>* c) {
-  const auto start = std::chrono::steady_clock::now();
-  for (int i = 0; i < calls; i++) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n,
-                0.0f, c->data(), n);
+struct Operands {
+  int m = 0, n = 0, k = 0;
+  std::vector<float> a, b, c;
+};
+
+void fill(std::vector<float>* m, uint32_t* state) {
+  for (float& v : *m) {
+    *state = *state * 1664525u + 1013904223u;
+    v = static_cast<float>(*state >> 8) / 8388608.0f - 1.0f;
   }
-  const auto end = std::chrono::steady_clock::now();
-  return std::chrono::duration<double, std::milli>(end - start).count() / calls;
 }
 
-void bench(int n) {
-  // Deterministic inputs in [-1, 1).
-  std::vector<float> a(static_cast<size_t>(n) * n), b(a.size()), c(a.size());
+void resize(Operands* o, int m, int n, int k) {
+  if (o->m == m && o->n == n && o->k == k) return;
+  o->m = m;
+  o->n = n;
+  o->k = k;
+  o->a.assign(static_cast<size_t>(m) * k, 0.0f);
+  o->b.assign(static_cast<size_t>(k) * n, 0.0f);
+  o->c.assign(static_cast<size_t>(m) * n, 0.0f);
   uint32_t state = 12345;
-  for (auto* m : {&a, &b}) {
-    for (float& v : *m) {
-      state = state * 1664525u + 1013904223u;
-      v = static_cast<float>(state >> 8) / 8388608.0f - 1.0f;
-    }
+  fill(&o->a, &state);
+  fill(&o->b, &state);
+}
+
+// Seconds for `count` products.
+double time_products(const Operands& o, bool trans_a, bool trans_b, int count,
+                     std::vector<float>* c) {
+  const int lda = trans_a ? o.m : o.k;
+  const int ldb = trans_b ? o.k : o.n;
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < count; i++) {
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                trans_b ? CblasTrans : CblasNoTrans, o.m, o.n, o.k, 1.0f, o.a.data(), lda,
+                o.b.data(), ldb, 0.0f, c->data(), o.n);
   }
-
-  // Warm up (thread pool start, caches), then 7 batches of about 2 GFLOP each.
-  time_ms(n, 3, a, b, &c);
-  const double flop = 2.0 * n * n * n;
-  const int calls = std::max(1, static_cast<int>(2e9 / flop + 0.5));
-  const int reps = 7;
-  std::vector<double> times;
-  for (int i = 0; i < reps; i++) times.push_back(time_ms(n, calls, a, b, &c));
-  std::sort(times.begin(), times.end());
-  const double median = times[times.size() / 2];
-  const double gflops = flop / (median * 1e6);
-
-  std::printf(
-      "{\"n\":%d,\"reps\":%d,\"callsPerRep\":%d,\"medianMs\":%.4f,\"gflops\":%.2f,"
-      "\"threads\":%d}\n",
-      n, reps, calls, median, gflops, openblas_get_num_threads());
+  const auto end = std::chrono::steady_clock::now();
+  return std::chrono::duration<double>(end - start).count();
 }
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  std::vector<int> sizes;
-  for (int i = 1; i < argc; i++) sizes.push_back(std::atoi(argv[i]));
-  if (sizes.empty()) sizes = {256, 512, 1024};
-  for (int n : sizes) {
-    if (n <= 0 || n > 16384) {
-      std::fprintf(stderr, "sgemm_direct: expected sizes in [1, 16384], received %d\n", n);
-      return 2;
+int main() {
+  Operands o;
+  int m, n, k, trans_a, trans_b, threads, count;
+  while (std::scanf("%d %d %d %d %d %d %d", &m, &n, &k, &trans_a, &trans_b, &threads, &count) ==
+         7) {
+    if (m <= 0 || n <= 0 || k <= 0 || m > 16384 || n > 16384 || k > 16384 || threads < 1 ||
+        count < 1) {
+      std::printf(
+          "{\"error\":\"sgemm_direct: expected sizes in [1, 16384], threads and count "
+          ">= 1\"}\n");
+      std::fflush(stdout);
+      continue;
     }
-    bench(n);
+    resize(&o, m, n, k);
+    openblas_set_num_threads(threads);
+    const double seconds = time_products(o, trans_a != 0, trans_b != 0, count, &o.c);
+    std::printf("{\"seconds\":%.9f,\"threads\":%d}\n", seconds, openblas_get_num_threads());
+    std::fflush(stdout);
   }
   return 0;
 }

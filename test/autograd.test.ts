@@ -206,9 +206,17 @@ describe('tensor creation and shape errors', () => {
     ).toEqual([2, 3]);
     expect(tensor(5).shape).toEqual([]);
     expect(() => tensor([[1, 2], [3]])).toThrow(
-      'tensor(values): expected rows of length 2 at depth 1, received 1',
+      'tensor(values[1]): expected 2 elements like values[0], received 1',
     );
-    expect(() => tensor([1, 'a' as unknown as number])).toThrow(TypeError);
+    expect(() => tensor([[1, 2], 3 as unknown as number[]])).toThrow(
+      'tensor(values[1]): expected an array like values[0], received 3',
+    );
+    expect(() =>
+      tensor([
+        [1, 2],
+        [3, 'a' as unknown as number],
+      ]),
+    ).toThrow(new TypeError('tensor(values[1][1]): expected a number, received "a"'));
   });
 
   it('gives short, clear errors for cyclic, huge and impossible inputs', () => {

@@ -197,6 +197,57 @@ const SPECS: Record<string, Spec> = {
   },
 };
 
+// The CNN ops' kernels (native/kernels/layers.h).
+SPECS.sqrtForward = {
+  params: [
+    ['x', 'f32'],
+    ['y', 'f32'],
+    ['n', 'size'],
+  ],
+  args: () => [f(5), f(5), 5],
+};
+SPECS.clampForward = {
+  params: [
+    ['x', 'f32'],
+    ['lo', 'number'],
+    ['hi', 'number'],
+    ['y', 'f32'],
+    ['n', 'size'],
+  ],
+  args: () => [f(5), -1, 1, f(5), 5],
+};
+SPECS.clampBackward = {
+  params: [
+    ['x', 'f32'],
+    ['lo', 'number'],
+    ['hi', 'number'],
+    ['gy', 'f32'],
+    ['gx', 'f32'],
+    ['n', 'size'],
+  ],
+  args: () => [f(5), -1, 1, f(5), f(5), 5],
+};
+SPECS.maximumForward = {
+  params: [
+    ['a', 'f32'],
+    ['b', 'f32'],
+    ['out', 'f32'],
+    ['n', 'size'],
+  ],
+  args: () => [f(5), f(5), f(5), 5],
+};
+SPECS.maximumBackward = {
+  params: [
+    ['a', 'f32'],
+    ['b', 'f32'],
+    ['gy', 'f32'],
+    ['ga', 'f32'],
+    ['gb', 'f32'],
+    ['n', 'size'],
+  ],
+  args: () => [f(5), f(5), f(5), f(5), f(5), 5],
+};
+
 // The kernels with the same signature as one of a few families.
 for (const fn of ['expForward', 'logForward', 'reluForward', 'sigmoidForward', 'tanhForward']) {
   SPECS[fn] = {

@@ -5,68 +5,15 @@
  */
 import type { BinaryOp, FloatArray } from '../backend/backend';
 import { rangeError, shapeString, typeError, verbatim } from '../errors';
-import { broadcastShapes, normalizeDim, numel, sameShape, splitAt } from '../tensor/shape';
+import { broadcastShapes, normalizeDim, numel, splitAt } from '../tensor/shape';
 import { Tensor } from '../tensor/tensor';
 import { allocLike, backendFor, matmulInto } from './dispatch';
 import { record } from './engine';
+import { checkTensor, empty, expandTo, operand, sumTo } from './op-utils';
+import { batchedMatmul } from './ops-math';
 
-function checkTensor(where: string, value: unknown): Tensor {
-  if (!(value instanceof Tensor)) throw typeError(where, 'a Tensor', value);
-  return value;
-}
-
-/** Turns a number operand into a 0-d tensor of the other operand's dtype. */
-function operand(where: string, value: Tensor | number, like: Tensor): Tensor {
-  if (typeof value === 'number') {
-    const data = allocLike(like.data, 1);
-    data[0] = value;
-    return new Tensor(data, []);
-  }
-  const t = checkTensor(where, value);
-  if (t.dtype !== like.dtype) {
-    throw rangeError(
-      where,
-      `a ${like.dtype} tensor (no implicit casts)`,
-      verbatim(`${t.dtype} tensor`),
-    );
-  }
-  return t;
-}
-
-function empty(like: Tensor, shape: readonly number[]): Tensor {
-  return new Tensor(allocLike(like.data, numel(shape)), shape);
-}
-
-/**
- * Sums a gradient of shape `from` down to the shape `to` it was broadcast from: every dimension
- * that broadcasting stretched (or prepended) is summed away.
- */
-function sumTo(g: FloatArray, from: readonly number[], to: readonly number[]): FloatArray {
-  if (sameShape(from, to)) return g;
-  const backend = backendFor(g);
-  const padded = [...new Array<number>(from.length - to.length).fill(1), ...to];
-  const current = [...from];
-  let data = g;
-  for (let dim = 0; dim < from.length; dim++) {
-    if (padded[dim] !== 1 || current[dim] === 1) continue;
-    const [outer, n, inner] = splitAt(current, dim);
-    const reduced = allocLike(g, outer * inner);
-    backend.reduceSum(data, outer, n, inner, reduced);
-    data = reduced;
-    current[dim] = 1;
-  }
-  return data;
-}
-
-/** Broadcasts g of shape `from` up to shape `to` (multiplying by one keeps every bit). */
-function expandTo(g: FloatArray, from: readonly number[], to: readonly number[]) {
-  if (sameShape(from, to)) return g;
-  const one = allocLike(g, 1);
-  one[0] = 1;
-  const out = allocLike(g, numel(to));
-  backendFor(g).binaryForward('mul', g, from, one, [], out, to);
-  return out;
-}
+export * from './ops-shape';
+export * from './ops-math';
 
 /** out = op(x, y) elementwise with broadcasting, as a new array of shape `shape`. */
 function broadcastOp(
@@ -363,10 +310,14 @@ export function transpose(xIn: Tensor, dim0: number, dim1: number): Tensor {
   });
 }
 
-/** Matrix product of two 2-D tensors: [m, k] x [k, n] -> [m, n]. */
+/**
+ * Matrix product as torch.matmul: two 2-D tensors give [m, k] x [k, n] -> [m, n]; 1-D operands
+ * and leading batch dimensions (broadcast against each other) go through batchedMatmul.
+ */
 export function matmul(aIn: Tensor, bIn: Tensor): Tensor {
   const a = checkTensor('matmul', aIn);
   const b = operand('matmul', bIn, a);
+  if (a.ndim !== 2 || b.ndim !== 2) return batchedMatmul(a, b);
   if (a.ndim !== 2 || b.ndim !== 2 || a.shape[1] !== b.shape[0]) {
     throw new RangeError(
       `matmul: expected shapes [m, k] and [k, n], received ` +

@@ -14,6 +14,8 @@
  *   other sizes are, and a sum over an empty range is 0.
  */
 
+import type { LayerKernels } from './layer-kernels';
+
 export type FloatArray = Float32Array | Float64Array;
 
 export type BackendName = 'native' | 'reference';
@@ -45,7 +47,7 @@ export interface AdamOptions {
   step: number;
 }
 
-export interface Backend {
+export interface Backend extends LayerKernels {
   readonly name: BackendName;
 
   /**

@@ -10,35 +10,14 @@
 
 import type { AdamOptions, Backend, BinaryOp, FloatArray, SgdOptions } from './backend';
 import { rangeError, shapeString, typeError } from '../errors';
+import { at, checkArray, checkSize } from './reference-checks';
+import { referenceLayerKernels } from './reference-layers';
 
 // ---------------------------------------------------------------------------------------------
 // Checks. They run on every call of the fallback's hot paths, so the happy path is a couple of
 // comparisons and the message is only built when something is wrong. Messages have the native
 // binding's shape, "method(param): expected X, received Y", and its words where the check is
 // the same.
-
-/** Where a message starts: the method and the parameter, "gemm(lda)". */
-function at(method: string, name: string): string {
-  return `${method}(${name})`;
-}
-
-/** Throws unless size is an integer in [min, 2^53 - 1], as the addon's sizes must be. */
-function checkSize(method: string, name: string, size: number, min = 0): void {
-  if (Number.isSafeInteger(size) && size >= min) return;
-  if (!Number.isInteger(size)) throw typeError(at(method, name), 'an integer', size);
-  const expected = size < min ? `an integer >= ${min}` : 'a safe integer (<= 2^53 - 1)';
-  throw rangeError(at(method, name), expected, size);
-}
-
-/** Throws unless arr is a Float32Array or Float64Array holding at least length elements. */
-function checkArray(method: string, name: string, arr: FloatArray, length: number): void {
-  if (!(arr instanceof Float32Array) && !(arr instanceof Float64Array)) {
-    throw typeError(at(method, name), 'a Float32Array or Float64Array', arr);
-  }
-  if (arr.length < length) {
-    throw rangeError(at(method, name), `at least ${length} elements`, arr);
-  }
-}
 
 /** Throws unless targets is an Int32Array holding at least length elements. */
 function checkTargets(method: string, targets: Int32Array, length: number): void {
@@ -875,6 +854,7 @@ function adamStep(
 /** The pure-TypeScript backend. Takes Float32Array and Float64Array alike. */
 export const referenceBackend: Backend = {
   name: 'reference',
+  ...referenceLayerKernels,
   gemm,
   binaryForward,
   affine,

@@ -182,6 +182,61 @@ export class Tensor {
     return ops.transpose(this, dim0, dim1);
   }
 
+  permute(...dims: number[] | [readonly number[]]): Tensor {
+    const flat = Array.isArray(dims[0]) ? (dims[0] as readonly number[]) : (dims as number[]);
+    return ops.permute(this, flat);
+  }
+  expand(...shape: number[] | [readonly number[]]): Tensor {
+    const flat = Array.isArray(shape[0]) ? (shape[0] as readonly number[]) : (shape as number[]);
+    return ops.expand(this, flat);
+  }
+  unsqueeze(dim: number): Tensor {
+    return ops.unsqueeze(this, dim);
+  }
+  squeeze(dim?: number): Tensor {
+    return ops.squeeze(this, dim);
+  }
+  flatten(startDim = 0, endDim = -1): Tensor {
+    return ops.flatten(this, startDim, endDim);
+  }
+  narrow(dim: number, start: number, length: number): Tensor {
+    return ops.narrow(this, dim, start, length);
+  }
+  slice(dim: number, start?: number, end?: number, step?: number): Tensor {
+    return ops.slice(this, dim, start, end, step);
+  }
+  /** Basic indexing: `x.index([0, [1, 3]])` is PyTorch's `x[0, 1:3]` (see ops.index). */
+  index(specs: readonly ops.IndexSpec[]): Tensor {
+    return ops.index(this, specs);
+  }
+  split(splitSize: number | readonly number[], dim = 0): Tensor[] {
+    return ops.split(this, splitSize, dim);
+  }
+  chunk(chunks: number, dim = 0): Tensor[] {
+    return ops.chunk(this, chunks, dim);
+  }
+  indexSelect(dim: number, index: Int32Array | readonly number[]): Tensor {
+    return ops.indexSelect(this, dim, index);
+  }
+  gather(dim: number, index: Tensor): Tensor {
+    return ops.gather(this, dim, index);
+  }
+  bmm(other: Tensor): Tensor {
+    return ops.bmm(this, other);
+  }
+  clamp(min?: number | null, max?: number | null): Tensor {
+    return ops.clamp(this, min, max);
+  }
+  sqrt(): Tensor {
+    return ops.sqrt(this);
+  }
+  maximum(other: Tensor | number): Tensor {
+    return ops.maximum(this, other);
+  }
+  maskedFill(mask: Tensor, value: number): Tensor {
+    return ops.maskedFill(this, mask, value);
+  }
+
   toString(): string {
     return `Tensor(${shapeString(this.shape)}, ${this.dtype}${this.requiresGrad ? ', grad' : ''})`;
   }
@@ -202,22 +257,28 @@ function allocate(dtype: DType | undefined, n: number): FloatArray {
 /** Nested arrays deeper than this are rejected (a cycle would otherwise never end). */
 const MAX_NESTING = 32;
 
-function flatten(where: string, values: NestedArray, shape: number[], out: number[], dim = 0) {
+/**
+ * Appends the numbers of `values` to `out` and its sizes to `shape`. `path` names the element
+ * being read, e.g. "values[3][1]", so an error says which sample or row is wrong.
+ */
+function flatten(path: string, values: NestedArray, shape: number[], out: number[], dim = 0) {
+  const where = `tensor(${path})`;
+  const first = path.replace(/\[\d+\]$/, '[0]');
   if (!Array.isArray(values)) {
-    if (typeof values !== 'number') throw typeError(where, 'numbers', values);
-    if (dim !== shape.length)
-      throw rangeError(where, 'a rectangular nested array', verbatim('ragged rows'));
+    if (typeof values !== 'number') throw typeError(where, 'a number', values);
+    if (dim !== shape.length) throw typeError(where, `an array like ${first}`, values);
     out.push(values);
     return;
   }
   if (dim >= MAX_NESTING) {
-    throw rangeError(where, `arrays nested at most ${MAX_NESTING} deep`, verbatim('deeper ones'));
+    const nesting = `arrays nested at most ${MAX_NESTING} deep`;
+    throw rangeError('tensor(values)', nesting, verbatim('deeper ones'));
   }
   if (dim === shape.length) shape.push(values.length);
   else if (shape[dim] !== values.length) {
-    throw rangeError(where, `rows of length ${shape[dim]} at depth ${dim}`, values.length);
+    throw rangeError(where, `${shape[dim]} elements like ${first}`, values.length);
   }
-  for (const v of values) flatten(where, v, shape, out, dim + 1);
+  values.forEach((v, i) => flatten(`${path}[${i}]`, v, shape, out, dim + 1));
 }
 
 /**
@@ -239,7 +300,7 @@ export function tensor(
   } else {
     const inferred: number[] = [];
     const out: number[] = [];
-    flatten('tensor(values)', values as NestedArray, inferred, out);
+    flatten('values', values as NestedArray, inferred, out);
     flat = out;
     shape = options.shape ?? inferred;
   }

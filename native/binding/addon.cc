@@ -17,6 +17,7 @@
 #include <string>
 
 #include "../kernels/kernels.h"
+#include "../kernels/layers.h"
 
 namespace {
 
@@ -157,7 +158,15 @@ std::string describe(napi_env env, napi_value value, int depth = 0) {
     std::string out = "[";
     for (uint32_t i = 0; i < length && i < 8; i++) {
       napi_value element;
-      if (napi_get_element(env, value, i, &element) != napi_ok) break;
+      if (napi_get_element(env, value, i, &element) != napi_ok) {
+        // An element getter threw. The message is rendered on the way to throwing an error of
+        // our own, which cannot be thrown over a pending exception (node-addon-api would then
+        // abort the process), so the getter's exception is dropped and the element elided.
+        napi_value ignored;
+        napi_get_and_clear_last_exception(env, &ignored);
+        out += (i > 0 ? ", " : "") + std::string("\xe2\x80\xa6");
+        return out + "]";
+      }
       if (i > 0) out += ", ";
       out += describe(env, element, depth + 1);
     }
@@ -435,6 +444,11 @@ class Addon : public Napi::Addon<Addon> {
                              Method<&Addon::BceWithLogitsBackward>("bceWithLogitsBackward"),
                              Method<&Addon::SgdStep>("sgdStep"),
                              Method<&Addon::AdamStep>("adamStep"),
+                             Method<&Addon::SqrtForward>("sqrtForward"),
+                             Method<&Addon::ClampForward>("clampForward"),
+                             Method<&Addon::ClampBackward>("clampBackward"),
+                             Method<&Addon::MaximumForward>("maximumForward"),
+                             Method<&Addon::MaximumBackward>("maximumBackward"),
                              Method<&Addon::Simd>("simd"),
                              Method<&Addon::SetSimd>("setSimd"),
                              Method<&Addon::SimdLevels>("simdLevels"),
@@ -825,6 +839,62 @@ class Addon : public Napi::Addon<Addon> {
     float* m = a.f32(2, n, "n");
     float* v = a.f32(3, n, "n");
     k().adam_step(param, grad, m, v, n, o);
+  }
+
+  // -- The CNN ops and layers (layers.h).
+
+  void SqrtForward(const Napi::CallbackInfo& info) {
+    unary(info, "sqrtForward", nodegrad::sqrt_forward);
+  }
+
+  // A clamp bound: any number but NaN (infinite means no bound).
+  static float bound(const Args& a, size_t i) {
+    const double v = a.number(i);
+    if (std::isnan(v)) a.range_error(i, "a number (not NaN)");
+    return static_cast<float>(v);
+  }
+
+  // clampForward(x, lo, hi, y, n)
+  void ClampForward(const Napi::CallbackInfo& info) {
+    Args a(info, "clampForward", {"x", "lo", "hi", "y", "n"});
+    const int64_t n = a.size(4);
+    const float lo = bound(a, 1), hi = bound(a, 2);
+    const float* x = a.f32(0, n, "n");
+    float* y = a.f32(3, n, "n");
+    nodegrad::clamp_forward(x, lo, hi, y, n);
+  }
+
+  // clampBackward(x, lo, hi, gy, gx, n)
+  void ClampBackward(const Napi::CallbackInfo& info) {
+    Args a(info, "clampBackward", {"x", "lo", "hi", "gy", "gx", "n"});
+    const int64_t n = a.size(5);
+    const float lo = bound(a, 1), hi = bound(a, 2);
+    const float* x = a.f32(0, n, "n");
+    const float* gy = a.f32(3, n, "n");
+    float* gx = a.f32(4, n, "n");
+    nodegrad::clamp_backward(x, lo, hi, gy, gx, n);
+  }
+
+  // maximumForward(a, b, out, n)
+  void MaximumForward(const Napi::CallbackInfo& info) {
+    Args a(info, "maximumForward", {"a", "b", "out", "n"});
+    const int64_t n = a.size(3);
+    const float* pa = a.f32(0, n, "n");
+    const float* pb = a.f32(1, n, "n");
+    float* out = a.f32(2, n, "n");
+    nodegrad::maximum_forward(pa, pb, out, n);
+  }
+
+  // maximumBackward(a, b, gy, ga, gb, n)
+  void MaximumBackward(const Napi::CallbackInfo& info) {
+    Args a(info, "maximumBackward", {"a", "b", "gy", "ga", "gb", "n"});
+    const int64_t n = a.size(5);
+    const float* pa = a.f32(0, n, "n");
+    const float* pb = a.f32(1, n, "n");
+    const float* gy = a.f32(2, n, "n");
+    float* ga = a.f32(3, n, "n");
+    float* gb = a.f32(4, n, "n");
+    nodegrad::maximum_backward(pa, pb, gy, ga, gb, n);
   }
 
   // -- Runtime knobs.
