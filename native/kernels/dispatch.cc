@@ -65,6 +65,7 @@ Dispatch& dispatch() {
     for (int i = 0; i < kSimdLevelCount; i++) {
       d->supported[i] = detect(static_cast<SimdLevel>(i));
       scalar::fill(&d->tables[i]);
+      scalar::fill_transformer(&d->tables[i]);
     }
 #ifdef NODEGRAD_X86
     const int with_avx2 = static_cast<int>(SimdLevel::kAvx2);
