@@ -56,6 +56,17 @@ const SMALL_RULES: Partial<Record<keyof Backend, SmallRule>> = {
 type Kernel = (...args: any[]) => unknown;
 
 /**
+ * Whether backendFor() sends this call of a kernel to the reference backend when the native
+ * one is selected (for tests and the benchmark's notes).
+ */
+export function runsInTypeScript(kernel: keyof Backend, args: readonly unknown[]): boolean {
+  const rule = SMALL_RULES[kernel];
+  return (
+    rule !== undefined && rule[0](args[0], args[1], args[2], args[3], args[4], args[5]) <= rule[1]
+  );
+}
+
+/**
  * The native backend with its small calls sent to the reference backend, which computes the
  * same results to float32 rounding: a 2-2-1 network's every kernel is a few elements, and
  * there the price of crossing into C++ is most of the time. Kernels without a rule (ones added
