@@ -21,6 +21,8 @@
         "native/kernels/dispatch.cc",
         "native/kernels/gemm.cc",
         "native/kernels/kernels_scalar.cc",
+        "native/kernels/transformer_scalar.cc",
+        "native/kernels/sequence.cc",
         "native/kernels/layers.cc"
       ],
       "cflags_cc": ["<!@(pkg-config --cflags openblas)"]

@@ -206,9 +206,17 @@ describe('tensor creation and shape errors', () => {
     ).toEqual([2, 3]);
     expect(tensor(5).shape).toEqual([]);
     expect(() => tensor([[1, 2], [3]])).toThrow(
-      'tensor(values): expected rows of length 2 at depth 1, received 1',
+      'tensor(values[1]): expected 2 elements like values[0], received 1',
     );
-    expect(() => tensor([1, 'a' as unknown as number])).toThrow(TypeError);
+    expect(() => tensor([[1, 2], 3 as unknown as number[]])).toThrow(
+      'tensor(values[1]): expected an array like values[0], received 3',
+    );
+    expect(() =>
+      tensor([
+        [1, 2],
+        [3, 'a' as unknown as number],
+      ]),
+    ).toThrow(new TypeError('tensor(values[1][1]): expected a number, received "a"'));
   });
 
   it('gives short, clear errors for cyclic, huge and impossible inputs', () => {
@@ -326,7 +334,7 @@ describe('losses reject bad targets', () => {
 
   it('names the expected and received input shape of linear', () => {
     expect(() => F.linear(zeros([32, 78]), zeros([256, 784]))).toThrow(
-      'linear: expected input of shape [batch, 784], received [32, 78]',
+      'linear: expected input of shape [*, 784], received [32, 78]',
     );
   });
 });

@@ -4,8 +4,9 @@
 // their buffer, backed by a SharedArrayBuffer or a resizable ArrayBuffer, and arrays whose
 // element getters detach another argument while the binding reads them.
 //
-//   node tools/fuzz-binding.js [--seed 1] [--calls 100000] [--start 0] [--print]
+//   node tools/fuzz-binding.js [--seed 1] [--calls 100000] [--start 0] [--print] [--addon file]
 //
+// --addon loads another build of the addon (tools/asan.sh passes its sanitizer build).
 // Functions are enumerated at run time and their parameters inferred from the binding's own
 // messages ("fn(param): expected X, received Y"), so a binding added later is fuzzed without
 // a table to update. Every call is drawn from its own generator seeded by (seed, index), so
@@ -369,13 +370,16 @@ function main() {
       calls: { type: 'string', default: '100000' },
       start: { type: 'string', default: '0' },
       print: { type: 'boolean', default: false },
+      addon: { type: 'string' },
     },
   });
   const seed = Number(values.seed);
   const start = Number(values.start);
   const end = start + Number(values.calls);
 
-  const addon = require('node-gyp-build')(root);
+  const addon = values.addon
+    ? require(path.resolve(values.addon))
+    : require('node-gyp-build')(root);
   const names = Object.keys(addon).filter((name) => typeof addon[name] === 'function');
   const specs = new Map(names.map((name) => [name, infer(addon[name])]));
   const blasThreads = addon.blasInfo ? addon.blasInfo().threads : null;

@@ -11,7 +11,14 @@
 
 import * as path from 'node:path';
 
-import type { AdamOptions, Backend, FloatArray, SgdOptions } from './backend';
+import type {
+  AdagradOptions,
+  AdamOptions,
+  Backend,
+  FloatArray,
+  RmspropOptions,
+  SgdOptions,
+} from './backend';
 import { debug } from '../debug';
 
 /** A SIMD level of the native kernels, slowest first. */
@@ -49,7 +56,10 @@ export interface NativeExtras {
  * contract under the same name and signature, except that the optimizer updates take their
  * hyper-parameters as plain arguments rather than an object, plus the runtime knobs.
  */
-interface Addon extends Omit<Backend, 'name' | 'sgdStep' | 'adamStep'>, NativeExtras {
+interface Addon
+  extends
+    Omit<Backend, 'name' | 'sgdStep' | 'adamStep' | 'rmspropStep' | 'adagradStep'>,
+    NativeExtras {
   sgdStep(
     param: FloatArray,
     grad: FloatArray,
@@ -74,6 +84,31 @@ interface Addon extends Omit<Backend, 'name' | 'sgdStep' | 'adamStep'>, NativeEx
     eps: number,
     weightDecay: number,
     decoupled: boolean,
+    step: number,
+  ): void;
+  rmspropStep(
+    param: FloatArray,
+    grad: FloatArray,
+    squareAvg: FloatArray,
+    gradAvg: FloatArray,
+    buf: FloatArray,
+    n: number,
+    lr: number,
+    alpha: number,
+    eps: number,
+    weightDecay: number,
+    momentum: number,
+    centered: boolean,
+  ): void;
+  adagradStep(
+    param: FloatArray,
+    grad: FloatArray,
+    sum: FloatArray,
+    n: number,
+    lr: number,
+    lrDecay: number,
+    weightDecay: number,
+    eps: number,
     step: number,
   ): void;
 }
@@ -193,5 +228,22 @@ export function createNativeBackend(): Backend & NativeExtras {
         o.decoupled,
         o.step,
       ),
+    rmspropStep: (param, grad, squareAvg, gradAvg, buf, n, o: RmspropOptions) =>
+      a.rmspropStep(
+        param,
+        grad,
+        squareAvg,
+        gradAvg,
+        buf,
+        n,
+        o.lr,
+        o.alpha,
+        o.eps,
+        o.weightDecay,
+        o.momentum,
+        o.centered,
+      ),
+    adagradStep: (param, grad, sum, n, o: AdagradOptions) =>
+      a.adagradStep(param, grad, sum, n, o.lr, o.lrDecay, o.weightDecay, o.eps, o.step),
   };
 }

@@ -44,7 +44,8 @@ export class DataLoader<T, B = Collated<T>> implements Iterable<B> {
   readonly shuffle: boolean;
   readonly dropLast: boolean;
   private readonly collate: ((samples: T[]) => B) | null;
-  private readonly random: Generator | null;
+  /** The loader's own generator (with `seed`), whose state a checkpoint saves; else null. */
+  readonly generator: Generator | null;
 
   constructor(dataset: Dataset<T, B>, options?: DataLoaderOptions<T, B> & { collate?: undefined });
   constructor(
@@ -88,7 +89,7 @@ export class DataLoader<T, B = Collated<T>> implements Iterable<B> {
     this.shuffle = shuffle;
     this.dropLast = dropLast;
     this.collate = collate ?? null;
-    this.random = seed === undefined ? null : new Generator(seed);
+    this.generator = seed === undefined ? null : new Generator(seed);
   }
 
   /** Batches per epoch. */
@@ -101,8 +102,7 @@ export class DataLoader<T, B = Collated<T>> implements Iterable<B> {
   private epochOrder(): Int32Array {
     const n = this.dataset.length;
     if (!this.shuffle) return Int32Array.from({ length: n }, (_, i) => i);
-    const random = this.random;
-    return (random ?? defaultGenerator).permutation(n);
+    return (this.generator ?? defaultGenerator).permutation(n);
   }
 
   *[Symbol.iterator](): Iterator<B> {

@@ -263,22 +263,28 @@ function allocate(dtype: DType | undefined, n: number): FloatArray {
 /** Nested arrays deeper than this are rejected (a cycle would otherwise never end). */
 const MAX_NESTING = 32;
 
-function flatten(where: string, values: NestedArray, shape: number[], out: number[], dim = 0) {
+/**
+ * Appends the numbers of `values` to `out` and its sizes to `shape`. `path` names the element
+ * being read, e.g. "values[3][1]", so an error says which sample or row is wrong.
+ */
+function flatten(path: string, values: NestedArray, shape: number[], out: number[], dim = 0) {
+  const where = `tensor(${path})`;
+  const first = path.replace(/\[\d+\]$/, '[0]');
   if (!Array.isArray(values)) {
-    if (typeof values !== 'number') throw typeError(where, 'numbers', values);
-    if (dim !== shape.length)
-      throw rangeError(where, 'a rectangular nested array', verbatim('ragged rows'));
+    if (typeof values !== 'number') throw typeError(where, 'a number', values);
+    if (dim !== shape.length) throw typeError(where, `an array like ${first}`, values);
     out.push(values);
     return;
   }
   if (dim >= MAX_NESTING) {
-    throw rangeError(where, `arrays nested at most ${MAX_NESTING} deep`, verbatim('deeper ones'));
+    const nesting = `arrays nested at most ${MAX_NESTING} deep`;
+    throw rangeError('tensor(values)', nesting, verbatim('deeper ones'));
   }
   if (dim === shape.length) shape.push(values.length);
   else if (shape[dim] !== values.length) {
-    throw rangeError(where, `rows of length ${shape[dim]} at depth ${dim}`, values.length);
+    throw rangeError(where, `${shape[dim]} elements like ${first}`, values.length);
   }
-  for (const v of values) flatten(where, v, shape, out, dim + 1);
+  values.forEach((v, i) => flatten(`${path}[${i}]`, v, shape, out, dim + 1));
 }
 
 /**
@@ -300,7 +306,7 @@ export function tensor(
   } else {
     const inferred: number[] = [];
     const out: number[] = [];
-    flatten('tensor(values)', values as NestedArray, inferred, out);
+    flatten('values', values as NestedArray, inferred, out);
     flat = out;
     shape = options.shape ?? inferred;
   }

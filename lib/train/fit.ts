@@ -2,12 +2,22 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { performance } from 'node:perf_hooks';
 
 import { Tensor, noGrad } from '../tensor';
+import { getRngState, setRngState } from '../tensor/random';
+import { DataLoader } from '../data/dataloader';
 import { Module } from '../nn/module';
 import { checkInt, rangeError, shapeString, typeError } from '../errors';
 import { debug } from '../debug';
 import { countCorrect } from './metrics';
 import type { Target } from './metrics';
 import { EpochProgress } from './progress';
+import {
+  isStateful,
+  loadCheckpoint,
+  saveCheckpoint,
+  type Stateful,
+  type TrainingPosition,
+} from './checkpoint';
+import { checkBatch, checkTrainingSet, classCount } from './validate';
 
 /** One batch as a loader yields it: inputs and targets. */
 export type Batch = readonly [Tensor, Target];
@@ -22,6 +32,21 @@ export type LossFn = ((output: Tensor, target: Target) => Tensor) | Module;
 export interface OptimizerLike {
   zeroGrad(): void;
   step(): void;
+  /** Saved in checkpoints when present. */
+  stateDict?(): unknown;
+  loadStateDict?(state: never): void;
+}
+
+/** When and where fit saves checkpoints; each write is atomic. */
+export interface CheckpointOptions {
+  /** The checkpoint file, replaced at each save. */
+  path: string;
+  /** Save after every this many training steps (batches). */
+  everySteps?: number;
+  /** Save after each epoch, after validation and onEpochEnd (default true). */
+  everyEpoch?: boolean;
+  /** An LR scheduler or anything else with stateDict() / loadStateDict() to save too. */
+  scheduler?: Stateful;
 }
 
 /** The metrics fit can track besides the loss. */
@@ -81,6 +106,25 @@ export interface FitOptions {
   signal?: AbortSignal;
   /** Yield to the event loop after every this many batches (default 1). */
   yieldEvery?: number;
+  /** Save checkpoints: model, optimizer, scheduler, generator states, epoch and step. */
+  checkpoint?: CheckpointOptions;
+  /**
+   * A checkpoint file to continue from: fit restores everything it saved, replays the data
+   * order of the interrupted epoch, and trains on to `epochs` in all. The weights come out
+   * bit for bit as in a run that was never interrupted.
+   */
+  resume?: string;
+  /**
+   * What a NaN or infinite loss does: 'throw' (default) stops fit with an error naming the
+   * step; 'warn' emits a process warning naming it and skips that batch's update.
+   */
+  nonFiniteLoss?: 'throw' | 'warn';
+  /**
+   * Check the training data for NaN or infinite values and class indices outside the model's
+   * outputs (default true): all of it before the first step for a DataLoader over a
+   * TensorDataset or an array of batches, other sources batch by batch before their step.
+   */
+  validate?: boolean;
 }
 
 /** What evaluate resolves with: sample-weighted means over the loader. */
@@ -124,48 +168,75 @@ export async function fit(
   const trackAccuracy = opts.metrics.includes('accuracy');
   const progress = opts.progress ? new EpochProgress(epochs) : null;
   const history: History = { epochs: [] };
+  const loaderGenerator = trainLoader instanceof DataLoader ? trainLoader.generator : null;
   let expectedBatches = knownBatchCount(trainLoader);
 
   signal?.throwIfAborted();
+  const resumed = opts.resume === undefined ? null : restore(model, opts);
+  const checked = !opts.validate || checkTrainingSet(model, trainLoader);
+  let classes: number | null | undefined;
+  let globalStep = resumed?.globalStep ?? 0;
   try {
-    for (let epoch = 0; epoch < epochs; epoch++) {
+    for (let epoch = resumed?.epoch ?? 0; epoch < epochs; epoch++) {
+      // Where the epoch began: an interrupted one begins again from its saved generators, so
+      // its shuffle comes out the same.
+      const at = epoch === resumed?.epoch ? resumed : null;
+      if (at !== null) {
+        setRngState(Uint32Array.from(at.rngAtEpochStart));
+        if (at.loaderRngAtEpochStart !== null) {
+          loaderGenerator?.setState(Uint32Array.from(at.loaderRngAtEpochStart));
+        }
+      }
+      const rngAtEpochStart = Array.from(getRngState());
+      const loaderRngAtEpochStart = loaderGenerator ? Array.from(loaderGenerator.getState()) : null;
       await callbacks.onEpochBegin?.(epoch);
       progress?.start(epoch, expectedBatches);
       model.train();
 
-      // The epoch's training batches.
-      let samples = 0;
-      let lossSum = 0;
-      let correct = 0;
-      let step = 0;
+      // The epoch's training batches; those an interrupted epoch already trained are skipped.
+      let samples = at?.samples ?? 0;
+      let lossSum = at?.lossSum ?? 0;
+      let correct = at?.correct ?? 0;
+      let step = at?.step ?? 0;
+      let seen = 0;
       const started = performance.now();
       for await (const batch of trainLoader) {
+        seen++;
+        if (at !== null && at.step > 0 && seen === 1) setRngState(Uint32Array.from(at.rng));
+        if (at !== null && seen <= at.step) continue;
         const [x, y] = unpackBatch(batch, 'fit(trainLoader)');
         const size = x.shape[0] ?? 1;
-
-        const output = model.forward(x);
-        const loss = checkLoss(lossFn(output, y), 'fit(loss)');
-        const value = loss.item();
-        if (!Number.isFinite(value)) {
-          throw rangeError(
-            `fit: at epoch ${epoch + 1} of ${epochs}, step ${step + 1}`,
-            'a finite loss',
-            value,
-          );
+        if (!checked) {
+          classes ??= classCount(model, x);
+          const sample = (row: number) => `epoch ${epoch + 1}, step ${step + 1}, sample ${row}`;
+          checkBatch('fit(trainLoader)', [x, y], classes, sample);
         }
-        optimizer.zeroGrad();
-        loss.backward();
-        optimizer.step();
 
-        const batchCorrect = trackAccuracy ? countCorrect(output, y) : 0;
-        samples += size;
-        lossSum += value * size;
-        correct += batchCorrect;
-        const logs: BatchLogs = { epoch, loss: value, size };
-        if (trackAccuracy) logs.accuracy = batchCorrect / size;
-        await callbacks.onBatchEnd?.(step, logs);
+        const result = trainStep(
+          model,
+          lossFn,
+          opts,
+          x,
+          y,
+          `epoch ${epoch + 1} of ${epochs}, step ${step + 1}`,
+        );
+        if (result !== null) {
+          const batchCorrect = trackAccuracy ? countCorrect(result.output, y) : 0;
+          samples += size;
+          lossSum += result.loss * size;
+          correct += batchCorrect;
+          const logs: BatchLogs = { epoch, loss: result.loss, size };
+          if (trackAccuracy) logs.accuracy = batchCorrect / size;
+          await callbacks.onBatchEnd?.(step, logs);
+        }
         step++;
+        globalStep++;
 
+        const everySteps = opts.checkpoint?.everySteps;
+        if (everySteps !== undefined && globalStep % everySteps === 0) {
+          const position = { epoch, step, globalStep, rngAtEpochStart, loaderRngAtEpochStart };
+          checkpoint(model, opts, { ...position, samples, lossSum, correct });
+        }
         progress?.update(step, {
           loss: lossSum / samples,
           accuracy: trackAccuracy ? correct / samples : undefined,
@@ -197,11 +268,84 @@ export async function fit(
       history.epochs.push(logs);
       debug('fit: epoch %d/%d %o', epoch + 1, epochs, logs);
       await callbacks.onEpochEnd?.(epoch, logs);
+      if (opts.checkpoint?.everyEpoch ?? opts.checkpoint !== undefined) {
+        const next = Array.from(getRngState());
+        const loaderNext = loaderGenerator ? Array.from(loaderGenerator.getState()) : null;
+        checkpoint(model, opts, {
+          epoch: epoch + 1,
+          step: 0,
+          globalStep,
+          rngAtEpochStart: next,
+          loaderRngAtEpochStart: loaderNext,
+          samples: 0,
+          lossSum: 0,
+          correct: 0,
+        });
+      }
     }
   } finally {
     progress?.stop();
   }
   return history;
+}
+
+/**
+ * One training step: forward, loss, backward, update. A NaN or infinite loss throws naming
+ * the step before any weight changes, or with nonFiniteLoss 'warn' emits a warning and skips
+ * the update (returns null).
+ */
+function trainStep(
+  model: Module,
+  lossFn: (output: Tensor, target: Target) => Tensor,
+  opts: CheckedFitOptions,
+  x: Tensor,
+  y: Target,
+  where: string,
+): { output: Tensor; loss: number } | null {
+  const output = model.forward(x);
+  const loss = checkLoss(lossFn(output, y), 'fit(loss)');
+  const value = loss.item();
+  if (!Number.isFinite(value)) {
+    const error = rangeError(`fit: at ${where}`, 'a finite loss', value);
+    if (opts.nonFiniteLoss === 'throw') throw error;
+    process.emitWarning(`${error.message}; the step was skipped`, 'NodegradWarning');
+    return null;
+  }
+  opts.optimizer.zeroGrad();
+  loss.backward();
+  opts.optimizer.step();
+  return { output, loss: value };
+}
+
+/** Saves a checkpoint of where training stands (the generator's state is taken now). */
+function checkpoint(
+  model: Module,
+  opts: CheckedFitOptions,
+  position: Omit<TrainingPosition, 'rng'>,
+): void {
+  const options = opts.checkpoint as CheckpointOptions;
+  saveCheckpoint(options.path, {
+    model,
+    optimizer: opts.optimizer,
+    scheduler: options.scheduler,
+    position: { ...position, rng: Array.from(getRngState()) },
+  });
+  debug('fit: checkpoint at epoch %d, step %d -> %s', position.epoch, position.step, options.path);
+}
+
+/** Loads fit's `resume` checkpoint into the model, optimizer and scheduler. */
+function restore(model: Module, opts: CheckedFitOptions): TrainingPosition {
+  const saved = loadCheckpoint(opts.resume as string);
+  model.loadStateDict(saved.model);
+  if (saved.optimizer !== null && isStateful(opts.optimizer)) {
+    opts.optimizer.loadStateDict(saved.optimizer as never);
+  }
+  const scheduler = opts.checkpoint?.scheduler;
+  if (scheduler !== undefined && saved.scheduler !== null) {
+    scheduler.loadStateDict(saved.scheduler as never);
+  }
+  debug('fit: resumed from %s at %o', opts.resume, saved.position);
+  return saved.position;
 }
 
 /**
@@ -278,6 +422,10 @@ interface CheckedFitOptions {
   progress: boolean;
   signal?: AbortSignal;
   yieldEvery: number;
+  checkpoint?: CheckpointOptions;
+  resume?: string;
+  nonFiniteLoss: 'throw' | 'warn';
+  validate: boolean;
 }
 
 function checkFitOptions(
@@ -300,6 +448,10 @@ function checkFitOptions(
     progress = false,
     signal,
     yieldEvery = 1,
+    checkpoint,
+    resume,
+    nonFiniteLoss = 'throw',
+    validate = true,
   } = options;
 
   checkInt('fit(epochs)', epochs, 1);
@@ -328,6 +480,14 @@ function checkFitOptions(
     throw typeError('fit(signal)', 'an AbortSignal', signal);
   }
   checkInt('fit(yieldEvery)', yieldEvery, 1);
+  if (checkpoint !== undefined) checkCheckpointOptions(checkpoint);
+  if (resume !== undefined && (typeof resume !== 'string' || resume === '')) {
+    throw typeError('fit(resume)', 'a checkpoint path', resume);
+  }
+  if (nonFiniteLoss !== 'throw' && nonFiniteLoss !== 'warn') {
+    throw rangeError('fit(nonFiniteLoss)', "'throw' or 'warn'", nonFiniteLoss);
+  }
+  if (typeof validate !== 'boolean') throw typeError('fit(validate)', 'a boolean', validate);
 
   return {
     epochs,
@@ -339,7 +499,28 @@ function checkFitOptions(
     progress,
     signal,
     yieldEvery,
+    checkpoint,
+    resume,
+    nonFiniteLoss,
+    validate,
   };
+}
+
+function checkCheckpointOptions(options: CheckpointOptions): void {
+  if (options === null || typeof options !== 'object') {
+    throw typeError('fit(checkpoint)', '{ path, everySteps?, everyEpoch?, scheduler? }', options);
+  }
+  const { path, everySteps, everyEpoch, scheduler } = options;
+  if (typeof path !== 'string' || path === '') {
+    throw typeError('fit(checkpoint.path)', 'a file path', path);
+  }
+  if (everySteps !== undefined) checkInt('fit(checkpoint.everySteps)', everySteps, 1);
+  if (everyEpoch !== undefined && typeof everyEpoch !== 'boolean') {
+    throw typeError('fit(checkpoint.everyEpoch)', 'a boolean', everyEpoch);
+  }
+  if (scheduler !== undefined && !isStateful(scheduler)) {
+    throw typeError('fit(checkpoint.scheduler)', 'an object with stateDict()', scheduler);
+  }
 }
 
 function asLossFunction(loss: LossFn, where: string): (output: Tensor, target: Target) => Tensor {

@@ -1,9 +1,12 @@
 export { fit, evaluate } from './fit';
+export { saveCheckpoint, loadCheckpoint } from './checkpoint';
+export type { Checkpoint, Stateful, TrainingPosition } from './checkpoint';
 export type {
   Batch,
   BatchSource,
   BatchLogs,
   Callbacks,
+  CheckpointOptions,
   EpochLogs,
   EvaluateResult,
   FitOptions,

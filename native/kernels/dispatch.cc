@@ -63,6 +63,7 @@ Dispatch& dispatch() {
     for (int i = 0; i < kSimdLevelCount; i++) {
       d->supported[i] = detect(static_cast<SimdLevel>(i));
       scalar::fill(&d->tables[i]);
+      scalar::fill_transformer(&d->tables[i]);
     }
 #ifdef NODEGRAD_X86
     avx2::fill(&d->tables[static_cast<int>(SimdLevel::kAvx2)]);
