@@ -256,7 +256,11 @@ function cmake() {
   assert(fs.existsSync(addon), `cmake-js made no ${addon}`);
   lddWithoutOpenblas(addon);
   const vitest = path.join(ROOT, 'node_modules', '.bin', 'vitest');
-  const tests = ['test/kernels.test.ts', 'test/native-kernels.test.ts'];
+  const tests = [
+    'test/kernels.test.ts',
+    'test/native-kernels.test.ts',
+    'test/layer-kernels.test.ts',
+  ];
   // The tests of the native kernels (every kernel against the reference, at every SIMD level);
   // the reference backend's own tests do not depend on the binary.
   const child = run(vitest, ['run', ...tests, '-t', 'native'], {
