@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { getBackend, nativeBackend, setBackend } from '../lib/backend';
+import { load as loadFile } from '../lib/io';
 import { clipGradNorm_, clipGradValue_, Embedding, GRU, init, LSTM, RNN } from '../lib/nn';
 import type { Module } from '../lib/nn';
 import {
@@ -39,6 +40,8 @@ interface LayerCase {
   inputGrad?: Stored;
   initialGrads?: Stored[];
   paramGrads: Record<string, Stored>;
+  /** PyTorch's outputs with nodegrad's initial weights (nodegrad-seq-state.safetensors). */
+  fromNodegrad: Stored[];
 }
 
 interface OptimizerCase {
@@ -219,6 +222,32 @@ describe('state dicts have PyTorch names and shapes', () => {
     const theirs = Object.entries(c.state).map(([k, s]) => [k, s.shape]);
     expect(ours).toEqual(theirs);
   });
+});
+
+describe('state dicts saved by nodegrad load into PyTorch', () => {
+  // tools/write-seq-state.js saved each case's freshly initialised nodegrad layer; the fixture
+  // script loaded every one strictly into the PyTorch module of its case and ran the case's
+  // input through it.
+  const saved = loadFile(path.join(__dirname, 'fixtures', 'nodegrad-seq-state.safetensors'));
+
+  it.each(fixture.layers.map((c, i) => [caseName(c), c, i] as const))(
+    '%s: PyTorch computes with nodegrad’s weights what nodegrad does',
+    (_name, c, i) => {
+      const prefix = `${i}.`;
+      const state = Object.fromEntries(
+        Object.entries(saved)
+          .filter(([k]) => k.startsWith(prefix))
+          .map(([k, t]) => [k.slice(prefix.length), t]),
+      );
+      const layer = makeLayer(c);
+      layer.loadStateDict(state);
+      const { outputs } = runLayer(c, layer);
+      outputs.forEach((out, j) => {
+        expect(out.shape).toEqual(c.fromNodegrad[j].shape);
+        expectClose(out.data, c.fromNodegrad[j].data, `output ${j}`);
+      });
+    },
+  );
 });
 
 function makeScheduler(c: SchedulerCase, optimizer: SGD) {

@@ -15,11 +15,20 @@ with Debian's python3-torch:
 - clip: clip_grad_norm_ (several norm types) and clip_grad_value_ on three gradients;
 - init: what cannot be compared sample by sample (PyTorch's random stream is not nodegrad's):
   gains, fans, and the bound or standard deviation of each scheme, with PyTorch's sample
-  statistics on a large tensor.
+  statistics on a large tensor;
+- the other way round: when test/fixtures/nodegrad-seq-state.safetensors exists (written by
+  tools/write-seq-state.js from nodegrad's own initialisation of each layer case), each state
+  dict is loaded strictly into the PyTorch module of its case, and the outputs PyTorch computes
+  with it on the case's input are recorded as the case's "fromNodegrad".
+
+The two passes, from a clean state: run this script, then `npm run build:ts && node
+tools/write-seq-state.js`, then this script again (it writes the same numbers as before, plus
+"fromNodegrad").
 """
 import json
 import math
 import os
+import struct
 
 import torch
 
@@ -72,7 +81,11 @@ def run_layer(module, x, state):
     return entry
 
 
-def recurrent_case(kind, options, seq, batch, with_state):
+def make_module(kind, options):
+    """The PyTorch module of a case, from nodegrad's option names."""
+    if kind == "Embedding":
+        return nn.Embedding(options["numEmbeddings"], options["embeddingDim"],
+                            padding_idx=options.get("paddingIdx"))
     cls = {"RNN": nn.RNN, "LSTM": nn.LSTM, "GRU": nn.GRU}[kind]
     torch_options = {
         "num_layers": options.get("numLayers", 1),
@@ -81,12 +94,16 @@ def recurrent_case(kind, options, seq, batch, with_state):
     }
     if kind == "RNN":
         torch_options["nonlinearity"] = options.get("nonlinearity", "tanh")
-    module = cls(options["inputSize"], options["hiddenSize"], **torch_options)
-    shape = [batch, seq] if torch_options["batch_first"] else [seq, batch]
+    return cls(options["inputSize"], options["hiddenSize"], **torch_options)
+
+
+def recurrent_case(kind, options, seq, batch, with_state):
+    module = make_module(kind, options)
+    shape = [batch, seq] if options.get("batchFirst", False) else [seq, batch]
     x = torch.randn(*shape, options["inputSize"])
     state = None
     if with_state:
-        layers = torch_options["num_layers"]
+        layers = options.get("numLayers", 1)
         count = 2 if kind == "LSTM" else 1
         state = [torch.randn(layers, batch, options["hiddenSize"]) for _ in range(count)]
     entry = run_layer(module, x, state)
@@ -95,8 +112,7 @@ def recurrent_case(kind, options, seq, batch, with_state):
 
 
 def embedding_case(options, indices):
-    module = nn.Embedding(options["numEmbeddings"], options["embeddingDim"],
-                          padding_idx=options.get("paddingIdx"))
+    module = make_module("Embedding", options)
     entry = run_layer(module, indices, None)
     entry.update({"kind": "Embedding", "options": options})
     return entry
@@ -288,6 +304,58 @@ def init_cases():
     return {"schemes": cases, "gains": gains, "fans": fans}
 
 
+# ---------------------------------------------------------------------------------------------
+# nodegrad's state dicts in PyTorch's modules.
+
+
+def read_safetensors(path):
+    """A safetensors file of float32 tensors as {name: tensor}, read by hand (Debian's torch
+    comes without the safetensors package): 8 bytes of header length, the JSON header, data."""
+    with open(path, "rb") as f:
+        data = f.read()
+    (length,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + length])
+    base = 8 + length
+    tensors = {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        assert entry["dtype"] == "F32", f"{name}: {entry['dtype']}"
+        start, end = entry["data_offsets"]
+        flat = torch.frombuffer(bytearray(data[base + start : base + end]), dtype=torch.float32)
+        tensors[name] = flat.reshape(entry["shape"])
+    return tensors
+
+
+def stored(entry):
+    return torch.tensor(entry["data"], dtype=torch.float32).reshape(entry["shape"])
+
+
+def from_nodegrad(layers, path):
+    """Loads case i's nodegrad state dict strictly into its PyTorch module and records what
+    PyTorch computes with it on the case's input and initial state."""
+    saved = read_safetensors(path)
+    for i, case in enumerate(layers):
+        prefix = f"{i}."
+        state = {k[len(prefix):]: v for k, v in saved.items() if k.startswith(prefix)}
+        module = make_module(case["kind"], case["options"])
+        module.load_state_dict(state, strict=True)
+        with torch.no_grad():
+            if case["kind"] == "Embedding":
+                indices = torch.tensor(case["indices"]["data"]).reshape(case["indices"]["shape"])
+                outputs = [module(indices)]
+            else:
+                x = stored(case["input"])
+                initial = [stored(s) for s in case.get("initial", [])]
+                if case["kind"] == "LSTM":
+                    out, (h, c) = module(x, tuple(initial) if initial else None)
+                    outputs = [out, h, c]
+                else:
+                    out, h = module(x, initial[0] if initial else None)
+                    outputs = [out, h]
+        case["fromNodegrad"] = [tensor_json(o) for o in outputs]
+
+
 def main():
     fixture = {
         "torch": torch.__version__,
@@ -297,7 +365,11 @@ def main():
         "clip": clip_cases(),
         "init": init_cases(),
     }
-    path = os.path.join(os.path.dirname(__file__), "..", "test", "fixtures", "torch-seq.json")
+    fixtures = os.path.join(os.path.dirname(__file__), "..", "test", "fixtures")
+    nodegrad_state = os.path.join(fixtures, "nodegrad-seq-state.safetensors")
+    if os.path.exists(nodegrad_state):
+        from_nodegrad(fixture["layers"], nodegrad_state)
+    path = os.path.join(fixtures, "torch-seq.json")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
         json.dump(fixture, f, separators=(",", ":"))
@@ -305,7 +377,8 @@ def main():
     print(f"wrote {os.path.normpath(path)}: {len(fixture['layers'])} layers, "
           f"{len(fixture['optimizers'])} optimizers, {len(fixture['schedulers'])} schedulers, "
           f"{len(fixture['clip']['cases'])} clip cases, {len(fixture['init']['schemes'])} init "
-          f"schemes, torch {torch.__version__}")
+          f"schemes, {sum('fromNodegrad' in c for c in fixture['layers'])} nodegrad state "
+          f"dicts loaded into PyTorch, torch {torch.__version__}")
 
 
 if __name__ == "__main__":
