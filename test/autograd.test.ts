@@ -334,7 +334,7 @@ describe('losses reject bad targets', () => {
 
   it('names the expected and received input shape of linear', () => {
     expect(() => F.linear(zeros([32, 78]), zeros([256, 784]))).toThrow(
-      'linear: expected input of shape [batch, 784], received [32, 78]',
+      'linear: expected input of shape [*, 784], received [32, 78]',
     );
   });
 });

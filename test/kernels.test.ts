@@ -17,6 +17,7 @@ import type {
   Backend,
   BinaryOp,
   FloatArray,
+  RmspropOptions,
   SgdOptions,
 } from '../lib/backend/backend';
 import type { LayerKernels } from '../lib/backend/layer-kernels';
@@ -666,6 +667,86 @@ const MATRICES: [number, number][] = [
   [100, 7],
 ];
 
+type TransformerKernel =
+  | 'layerNormForward'
+  | 'layerNormBackward'
+  | 'geluForward'
+  | 'geluBackward'
+  | 'geluTanhForward'
+  | 'geluTanhBackward';
+
+/** Layer normalisation (with and without weight and bias) and GELU in both forms. */
+function transformerCases(): Record<TransformerKernel, KernelCase[]> {
+  const affineKinds = ['affine', 'plain', 'weight only'] as const;
+  const layerNorm = (backward: boolean): KernelCase[] =>
+    MATRICES.flatMap(([rows, cols]) =>
+      affineKinds.map((kind) => {
+        // An offset and a spread per row, so the statistics have work to do.
+        const x = uniform(rows * cols, -3, 3).map((v, i) => 5 + v * (1 + (i % 3)));
+        const weight = kind === 'plain' ? null : uniform(cols, 0.5, 1.5);
+        const bias = kind === 'affine' ? uniform(cols) : null;
+        const gy = uniform(rows * cols);
+        const mean = new Float32Array(rows);
+        const rstd = new Float32Array(rows);
+        ref.layerNormForward(
+          x,
+          weight,
+          bias,
+          rows,
+          cols,
+          1e-5,
+          new Float32Array(x.length),
+          mean,
+          rstd,
+        );
+        return {
+          label: `[${rows}, ${cols}] ${kind}`,
+          tolerance: { rtol: 1e-5, atol: 1e-5 },
+          run: (b: Backend): Record<string, Output> => {
+            if (!backward) {
+              const y = new Float32Array(rows * cols);
+              const m = new Float32Array(rows);
+              const r = new Float32Array(rows);
+              b.layerNormForward(x, weight, bias, rows, cols, 1e-5, y, m, r);
+              return { y, mean: m, rstd: r };
+            }
+            const gx = new Float32Array(rows * cols);
+            const gw = weight === null ? null : new Float32Array(cols).fill(NaN);
+            const gb = bias === null ? null : new Float32Array(cols).fill(NaN);
+            b.layerNormBackward(x, weight, mean, rstd, gy, rows, cols, gx, gw, gb);
+            return { gx, ...(gw && { gw }), ...(gb && { gb }) };
+          },
+        };
+      }),
+    );
+  const gelu = (method: TransformerKernel, spread: number): KernelCase[] =>
+    SIZES.map((n) => {
+      const x = uniform(n, -spread, spread);
+      const gy = uniform(n);
+      return {
+        label: `n=${n} spread ${spread}`,
+        tolerance: TRANSCENDENTAL,
+        run: (b: Backend) => {
+          const out = new Float32Array(n);
+          if (method === 'geluForward' || method === 'geluTanhForward') b[method](x, out, n);
+          else if (method === 'geluBackward' || method === 'geluTanhBackward') {
+            b[method](x, gy, out, n);
+          }
+          return { out };
+        },
+      };
+    });
+  const bothSpreads = (method: TransformerKernel) => [...gelu(method, 4), ...gelu(method, 12)];
+  return {
+    layerNormForward: layerNorm(false),
+    layerNormBackward: layerNorm(true),
+    geluForward: bothSpreads('geluForward'),
+    geluBackward: bothSpreads('geluBackward'),
+    geluTanhForward: bothSpreads('geluTanhForward'),
+    geluTanhBackward: bothSpreads('geluTanhBackward'),
+  };
+}
+
 /** The cases of every kernel, drawn once from the seeded generator. */
 // The LayerKernels have their own comparison in test/layer-kernels.test.ts.
 function kernelCases(): Record<keyof Omit<Backend, 'name' | keyof LayerKernels>, KernelCase[]> {
@@ -1130,6 +1211,138 @@ function kernelCases(): Record<keyof Omit<Backend, 'name' | keyof LayerKernels>,
               }),
             );
             return { param, m, v };
+          },
+        };
+      }),
+    ),
+    ...transformerCases(),
+    ...sequenceCases(),
+  };
+}
+
+/** Cases of the RMSprop, Adagrad, LSTM-cell and embedding kernels. */
+function sequenceCases() {
+  // RMSprop's g / avg is of order 1 whatever the size of g, so its momentum buffer sums terms of
+  // order 1 that can cancel: its errors are absolute, a few float32 ulps of 1.
+  const RATIO: Tolerance = { rtol: 1e-5, atol: 2e-6 };
+  const optimizerCase = (label: string, n: number, step: (b: Backend, s: Steps) => void) => {
+    const param0 = uniform(n);
+    const grads = [uniform(n), uniform(n), uniform(n)];
+    return {
+      label: `${label} n=${n}`,
+      tolerance: RATIO,
+      run: (b: Backend): Record<string, Output> => {
+        // Three steps, so the buffers' first and later updates both count.
+        const s = { param: copy(param0), a: new Float32Array(n), c: new Float32Array(n) };
+        const d = new Float32Array(n);
+        grads.forEach((grad, i) => step(b, { ...s, grad, d, step: i + 1 }));
+        return { param: s.param, a: s.a, c: s.c, d };
+      },
+    };
+  };
+  type Steps = {
+    param: Float32Array;
+    grad: Float32Array;
+    a: Float32Array;
+    c: Float32Array;
+    d: Float32Array;
+    step: number;
+  };
+  const CELLS: [number, number][] = [
+    [1, 1],
+    [3, 7],
+    [2, 17],
+    [5, 33],
+    [4, 64],
+  ];
+  const INDICES: [number, number, number][] = [
+    [1, 1, 1],
+    [7, 5, 3],
+    [33, 10, 17],
+    [100, 50, 64],
+  ];
+  return {
+    rmspropStep: (
+      [
+        { alpha: 0.99, eps: 1e-8, weightDecay: 0, momentum: 0, centered: false },
+        { alpha: 0.9, eps: 1e-6, weightDecay: 0.01, momentum: 0.9, centered: false },
+        { alpha: 0.95, eps: 1e-8, weightDecay: 0, momentum: 0, centered: true },
+        { alpha: 0.99, eps: 1e-8, weightDecay: 1e-3, momentum: 0.5, centered: true },
+      ] as Omit<RmspropOptions, 'lr'>[]
+    ).flatMap((o) =>
+      SIZES.map((n) =>
+        optimizerCase(JSON.stringify(o), n, (b, s) =>
+          b.rmspropStep(s.param, s.grad, s.a, s.c, s.d, n, { ...o, lr: 0.01 }),
+        ),
+      ),
+    ),
+    adagradStep: [
+      { lr: 0.1, lrDecay: 0, weightDecay: 0, eps: 1e-10 },
+      { lr: 0.05, lrDecay: 0.1, weightDecay: 0.01, eps: 1e-6 },
+    ].flatMap((o) =>
+      SIZES.map((n) =>
+        optimizerCase(JSON.stringify(o), n, (b, s) =>
+          b.adagradStep(s.param, s.grad, s.a, n, { ...o, step: s.step }),
+        ),
+      ),
+    ),
+    lstmCellForward: CELLS.map(([batch, hidden]) => {
+      const pre = uniform(batch * 4 * hidden, -4, 4);
+      const bias = uniform(4 * hidden);
+      const cPrev = uniform(batch * hidden, -2, 2);
+      return {
+        label: `batch=${batch} hidden=${hidden}`,
+        tolerance: TRANSCENDENTAL,
+        run: (b: Backend) => {
+          const gates = copy(pre); // in place, as the LSTM layer runs it
+          const c = new Float32Array(batch * hidden);
+          const h = new Float32Array(batch * hidden);
+          b.lstmCellForward(gates, bias, cPrev, batch, hidden, gates, c, h);
+          return { gates, c, h };
+        },
+      };
+    }),
+    lstmCellBackward: CELLS.map(([batch, hidden]) => {
+      const gates = uniform(batch * 4 * hidden, 0.01, 0.99);
+      const cPrev = uniform(batch * hidden, -2, 2);
+      const c = uniform(batch * hidden, -2, 2);
+      const gh = uniform(batch * hidden);
+      const gc = uniform(batch * hidden);
+      return {
+        label: `batch=${batch} hidden=${hidden}`,
+        tolerance: TRANSCENDENTAL,
+        run: (b: Backend) => {
+          const dpre = new Float32Array(batch * 4 * hidden);
+          const gcPrev = copy(gc); // in place
+          b.lstmCellBackward(gates, cPrev, c, gh, gcPrev, batch, hidden, dpre, gcPrev);
+          return { dpre, gcPrev };
+        },
+      };
+    }),
+    embeddingForward: INDICES.map(([n, num, dim]) => {
+      const weight = uniform(num * dim);
+      const indices = targetsFor(n, num);
+      return {
+        label: `n=${n} num=${num} dim=${dim}`,
+        tolerance: EXACTISH,
+        run: (b: Backend) => {
+          const out = new Float32Array(n * dim);
+          b.embeddingForward(weight, indices, n, dim, num, out);
+          return { out };
+        },
+      };
+    }),
+    embeddingBackward: INDICES.flatMap(([n, num, dim]) =>
+      [-1, 0].map((paddingIdx) => {
+        const gy = uniform(n * dim);
+        const indices = targetsFor(n, num);
+        return {
+          label: `n=${n} num=${num} dim=${dim} paddingIdx=${paddingIdx}`,
+          tolerance: ARITH,
+          run: (b: Backend) => {
+            const gw = uniform(num * dim); // every element must be written
+            b.embeddingBackward(gy, indices, n, dim, num, paddingIdx, gw);
+            return { gw };
           },
         };
       }),

@@ -21,7 +21,8 @@ function loadAddon(): Addon {
   return nodeGypBuild(root);
 }
 
-type Kind = 'f32' | 'i32' | 'size' | 'number' | 'bool' | 'string' | 'shape';
+/** 'f32?': a Float32Array or null (layer normalisation's optional weight, bias, gradients). */
+type Kind = 'f32' | 'f32?' | 'i32' | 'size' | 'number' | 'bool' | 'string' | 'shape';
 
 interface Spec {
   params: [name: string, kind: Kind][];
@@ -248,8 +249,100 @@ SPECS.maximumBackward = {
   args: () => [f(5), f(5), f(5), f(5), f(5), 5],
 };
 
+// The optimizer, LSTM-cell and embedding kernels of sequence.cc. Centered RMSprop with
+// momentum, so that every buffer is needed.
+SPECS.rmspropStep = {
+  params: [
+    ['param', 'f32'],
+    ['grad', 'f32'],
+    ['squareAvg', 'f32'],
+    ['gradAvg', 'f32'],
+    ['buf', 'f32'],
+    ['n', 'size'],
+    ['lr', 'number'],
+    ['alpha', 'number'],
+    ['eps', 'number'],
+    ['weightDecay', 'number'],
+    ['momentum', 'number'],
+    ['centered', 'bool'],
+  ],
+  args: () => [f(5), f(5), f(5), f(5), f(5), 5, 0.01, 0.99, 1e-8, 0, 0.9, true],
+};
+SPECS.adagradStep = {
+  params: [
+    ['param', 'f32'],
+    ['grad', 'f32'],
+    ['sum', 'f32'],
+    ['n', 'size'],
+    ['lr', 'number'],
+    ['lrDecay', 'number'],
+    ['weightDecay', 'number'],
+    ['eps', 'number'],
+    ['step', 'size'],
+  ],
+  args: () => [f(5), f(5), f(5), 5, 0.01, 0, 0, 1e-10, 1],
+};
+SPECS.lstmCellForward = {
+  params: [
+    ['pre', 'f32'],
+    ['bias', 'f32'],
+    ['cPrev', 'f32'],
+    ['batch', 'size'],
+    ['hidden', 'size'],
+    ['gates', 'f32'],
+    ['c', 'f32'],
+    ['h', 'f32'],
+  ],
+  args: () => [f(24), f(12), f(6), 2, 3, f(24), f(6), f(6)],
+};
+SPECS.lstmCellBackward = {
+  params: [
+    ['gates', 'f32'],
+    ['cPrev', 'f32'],
+    ['c', 'f32'],
+    ['gh', 'f32'],
+    ['gc', 'f32'],
+    ['batch', 'size'],
+    ['hidden', 'size'],
+    ['dpre', 'f32'],
+    ['gcPrev', 'f32'],
+  ],
+  args: () => [f(24), f(6), f(6), f(6), f(6), 2, 3, f(24), f(6)],
+};
+SPECS.embeddingForward = {
+  params: [
+    ['weight', 'f32'],
+    ['indices', 'i32'],
+    ['n', 'size'],
+    ['dim', 'size'],
+    ['num', 'size'],
+    ['out', 'f32'],
+  ],
+  args: () => [f(12), Int32Array.from([3, 0, 2]), 3, 3, 4, f(9)],
+};
+SPECS.embeddingBackward = {
+  params: [
+    ['gy', 'f32'],
+    ['indices', 'i32'],
+    ['n', 'size'],
+    ['dim', 'size'],
+    ['num', 'size'],
+    ['paddingIdx', 'number'],
+    ['gw', 'f32'],
+  ],
+  args: () => [f(9), Int32Array.from([3, 0, 2]), 3, 3, 4, 2, f(12)],
+};
+
 // The kernels with the same signature as one of a few families.
-for (const fn of ['expForward', 'logForward', 'reluForward', 'sigmoidForward', 'tanhForward']) {
+for (const fn of [
+  'expForward',
+  'logForward',
+  'reluForward',
+  'sigmoidForward',
+  'tanhForward',
+  'geluForward',
+  'geluTanhForward',
+]) {
   SPECS[fn] = {
     params: [
       ['x', 'f32'],
@@ -263,6 +356,8 @@ for (const [fn, input] of [
   ['reluBackward', 'x'],
   ['sigmoidBackward', 'y'],
   ['tanhBackward', 'y'],
+  ['geluBackward', 'x'],
+  ['geluTanhBackward', 'x'],
 ]) {
   SPECS[fn] = {
     params: [
@@ -328,6 +423,36 @@ for (const [fn, a, b] of [
   };
 }
 
+SPECS.layerNormForward = {
+  params: [
+    ['x', 'f32'],
+    ['weight', 'f32?'],
+    ['bias', 'f32?'],
+    ['rows', 'size'],
+    ['cols', 'size'],
+    ['eps', 'number'],
+    ['y', 'f32'],
+    ['mean', 'f32'],
+    ['rstd', 'f32'],
+  ],
+  args: () => [f(6), f(3), f(3), 2, 3, 1e-5, f(6), f(2), f(2)],
+};
+SPECS.layerNormBackward = {
+  params: [
+    ['x', 'f32'],
+    ['weight', 'f32?'],
+    ['mean', 'f32'],
+    ['rstd', 'f32'],
+    ['gy', 'f32'],
+    ['rows', 'size'],
+    ['cols', 'size'],
+    ['gx', 'f32'],
+    ['gweight', 'f32?'],
+    ['gbias', 'f32?'],
+  ],
+  args: () => [f(6), f(3), f(2), f(2), f(6), 2, 3, f(6), f(3), f(3)],
+};
+
 /** A typed array whose buffer has been transferred away. */
 function detached(make: (buffer: ArrayBuffer) => ArrayBufferView): ArrayBufferView {
   const buffer = new ArrayBuffer(64);
@@ -373,6 +498,7 @@ describe.skipIf(!built)('native binding argument checks', () => {
       'simdLevels',
       'blasInfo',
       'setThreads',
+      'buildInfo',
     ];
     expect(Object.keys(addon).sort()).toEqual(expected.sort());
   });
@@ -419,6 +545,17 @@ describe.skipIf(!built)('native binding argument checks', () => {
               param,
               /attached ArrayBuffer, received a detached Float32Array/,
             );
+          });
+        }
+
+        if (kind === 'f32?') {
+          it(`takes null for ${param}, and rejects one that is not a long enough Float32Array`, () => {
+            const n = (spec.args()[index] as Float32Array).length;
+            expect(mutate(index, null)).not.toThrow();
+            const expected = /expected a Float32Array or null/;
+            expectError(mutate(index, new Float64Array(n)), TypeError, fn, param, /Float64Array/);
+            expectError(mutate(index, undefined), TypeError, fn, param, /received undefined/);
+            expectError(mutate(index, new Float32Array(n - 1)), RangeError, fn, param, expected);
           });
         }
 
@@ -596,6 +733,33 @@ describe.skipIf(!built)('native binding argument checks', () => {
       transposed[0] = true; // A stored [k, m] = [4, 2]: lda >= 2 is fine, 1 is not
       transposed[7] = 1;
       expectError(() => addon.gemm(...transposed), RangeError, 'gemm', 'lda', /\[2, /);
+    });
+
+    it('embedding kernels reject an index outside [0, num), naming it', () => {
+      for (const fn of ['embeddingForward', 'embeddingBackward']) {
+        const args = SPECS[fn].args();
+        args[1] = Int32Array.from([3, 4, 0]);
+        expectError(() => addon[fn](...args), RangeError, fn, 'indices[1]', /\[0, 4\), received 4/);
+        args[1] = Int32Array.from([-1, 0, 0]);
+        expectError(() => addon[fn](...args), RangeError, fn, 'indices[0]', /received -1/);
+      }
+    });
+
+    it('rmspropStep needs gradAvg only when centered and buf only with momentum', () => {
+      const args = SPECS.rmspropStep.args();
+      args[3] = new Float32Array(0);
+      expectError(
+        () => addon.rmspropStep(...args),
+        RangeError,
+        'rmspropStep',
+        'gradAvg',
+        /centered/,
+      );
+      args[11] = false;
+      args[4] = new Float32Array(0);
+      expectError(() => addon.rmspropStep(...args), RangeError, 'rmspropStep', 'buf', /momentum/);
+      args[10] = 0;
+      expect(() => addon.rmspropStep(...args)).not.toThrow();
     });
 
     it('sgdStep needs buf only with momentum, adamStep needs step >= 1', () => {

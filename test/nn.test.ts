@@ -93,10 +93,13 @@ describe('Linear', () => {
   it('names itself, the expected and the received shape when the input is wrong', () => {
     const fc = new Linear(784, 256);
     expect(() => fc.forward(zeros([32, 78]))).toThrow(
-      new RangeError('Linear(784, 256): expected input of shape [batch, 784], received [32, 78]'),
+      new RangeError('Linear(784, 256): expected input of shape [*, 784], received [32, 78]'),
     );
-    expect(() => fc.forward(zeros([784]))).toThrow(
-      'Linear(784, 256): expected input of shape [batch, 784], received [784]',
+    expect(() => fc.forward(zeros([2, 3, 78]))).toThrow(
+      'Linear(784, 256): expected input of shape [*, 784], received [2, 3, 78]',
+    );
+    expect(() => fc.forward(zeros([]))).toThrow(
+      'Linear(784, 256): expected input of shape [*, 784], received []',
     );
     expect(() => new Linear(0, 3)).toThrow(RangeError);
     expect(() => new Linear(2.5, 3)).toThrow(TypeError);

@@ -15,6 +15,7 @@
  */
 
 import type { LayerKernels } from './layer-kernels';
+import type { TransformerKernels } from './transformer-kernels';
 
 export type FloatArray = Float32Array | Float64Array;
 
@@ -47,7 +48,29 @@ export interface AdamOptions {
   step: number;
 }
 
-export interface Backend extends LayerKernels {
+/** Hyper-parameters of one RMSprop update, with torch.optim.RMSprop's meaning for each. */
+export interface RmspropOptions {
+  lr: number;
+  /** Smoothing constant of the squared-gradient average. */
+  alpha: number;
+  eps: number;
+  weightDecay: number;
+  momentum: number;
+  /** Normalise by the estimated variance (square average minus squared mean gradient). */
+  centered: boolean;
+}
+
+/** Hyper-parameters of one Adagrad update, with torch.optim.Adagrad's meaning for each. */
+export interface AdagradOptions {
+  lr: number;
+  lrDecay: number;
+  weightDecay: number;
+  eps: number;
+  /** The 1-based step count: the learning rate is lr / (1 + (step - 1) * lrDecay). */
+  step: number;
+}
+
+export interface Backend extends LayerKernels, TransformerKernels {
   readonly name: BackendName;
 
   /**
@@ -215,5 +238,95 @@ export interface Backend extends LayerKernels {
     v: FloatArray,
     n: number,
     o: AdamOptions,
+  ): void;
+
+  /**
+   * One RMSprop update of n parameters in place, torch.optim.RMSprop: g = grad + wd * p;
+   * squareAvg = alpha * squareAvg + (1 - alpha) * g^2; centered: gradAvg = alpha * gradAvg +
+   * (1 - alpha) * g and avg = sqrt(squareAvg - gradAvg^2) + eps, else avg = sqrt(squareAvg) +
+   * eps; with momentum, buf = momentum * buf + g / avg and p -= lr * buf, else
+   * p -= lr * g / avg. gradAvg is read only when centered, buf only with momentum > 0.
+   */
+  rmspropStep(
+    param: FloatArray,
+    grad: FloatArray,
+    squareAvg: FloatArray,
+    gradAvg: FloatArray,
+    buf: FloatArray,
+    n: number,
+    o: RmspropOptions,
+  ): void;
+
+  /**
+   * One Adagrad update of n parameters in place, torch.optim.Adagrad: g = grad + wd * p;
+   * sum += g^2; p -= lr / (1 + (step - 1) * lrDecay) * g / (sqrt(sum) + eps).
+   */
+  adagradStep(
+    param: FloatArray,
+    grad: FloatArray,
+    sum: FloatArray,
+    n: number,
+    o: AdagradOptions,
+  ): void;
+
+  /**
+   * The LSTM cell after its two matrix products, PyTorch's gate order (i, f, g, o) side by
+   * side in each row of pre [batch, 4 * hidden]: gates = (sigmoid, sigmoid, tanh, sigmoid) of
+   * pre + bias ([4 * hidden]), c = f * cPrev + i * g, h = o * tanh(c), for cPrev, c and h of
+   * [batch, hidden]. gates ([batch, 4 * hidden]) may alias pre.
+   */
+  lstmCellForward(
+    pre: FloatArray,
+    bias: FloatArray,
+    cPrev: FloatArray,
+    batch: number,
+    hidden: number,
+    gates: FloatArray,
+    c: FloatArray,
+    h: FloatArray,
+  ): void;
+
+  /**
+   * The LSTM cell's backward: from the forward's gates, cPrev and c, and the gradients gh and
+   * gc of h and c, the gradient dpre of the pre-activations (pre + bias) and gcPrev of cPrev.
+   * gcPrev may alias gc.
+   */
+  lstmCellBackward(
+    gates: FloatArray,
+    cPrev: FloatArray,
+    c: FloatArray,
+    gh: FloatArray,
+    gc: FloatArray,
+    batch: number,
+    hidden: number,
+    dpre: FloatArray,
+    gcPrev: FloatArray,
+  ): void;
+
+  /**
+   * out[r] = weight[indices[r]] for the n rows of out [n, dim], weight [num, dim]. An index
+   * outside [0, num) throws RangeError.
+   */
+  embeddingForward(
+    weight: FloatArray,
+    indices: Int32Array,
+    n: number,
+    dim: number,
+    num: number,
+    out: FloatArray,
+  ): void;
+
+  /**
+   * gw [num, dim] = the rows of gy [n, dim] summed into the rows their indices name, rows whose
+   * index equals paddingIdx left out (-1, or any number no index equals: none).
+   */
+  embeddingBackward(
+    gy: FloatArray,
+    indices: Int32Array,
+    n: number,
+    dim: number,
+    num: number,
+    paddingIdx: number,
+    gw: FloatArray,
   ): void;
 }

@@ -11,7 +11,14 @@
 
 import * as path from 'node:path';
 
-import type { AdamOptions, Backend, FloatArray, SgdOptions } from './backend';
+import type {
+  AdagradOptions,
+  AdamOptions,
+  Backend,
+  FloatArray,
+  RmspropOptions,
+  SgdOptions,
+} from './backend';
 import { debug } from '../debug';
 
 /** A SIMD level of the native kernels, slowest first. */
@@ -25,6 +32,26 @@ export interface BlasInfo {
   corename: string;
   /** Threads the matrix products run on. */
   threads: number;
+}
+
+/** How the addon was built, as it reports itself. */
+export interface AddonBuildInfo {
+  /** The N-API version the addon was compiled against (it runs on Node with this or newer). */
+  napiVersion: number;
+  /** The compiler that built it, e.g. "12.2.0" for GCC. */
+  compiler: string;
+}
+
+/** Which addon file was loaded, and what kind of build it is. */
+export interface AddonSource {
+  /** Absolute path of the .node file. */
+  file: string;
+  /**
+   * 'prebuild': shipped in the package's prebuilds/ (nothing was compiled at install);
+   * 'local build': compiled on this machine into build/ (by npm install or npm rebuild);
+   * 'NODEGRAD_ADDON': the file that environment variable names.
+   */
+  kind: 'prebuild' | 'local build' | 'NODEGRAD_ADDON';
 }
 
 /** The native backend's runtime knobs, beyond the kernel contract. */
@@ -42,6 +69,8 @@ export interface NativeExtras {
   blasInfo(): BlasInfo;
   /** Sets the number of threads OpenBLAS's matrix products use. */
   setThreads(n: number): void;
+  /** The N-API version and compiler the addon was built with. */
+  buildInfo(): AddonBuildInfo;
 }
 
 /**
@@ -49,7 +78,10 @@ export interface NativeExtras {
  * contract under the same name and signature, except that the optimizer updates take their
  * hyper-parameters as plain arguments rather than an object, plus the runtime knobs.
  */
-interface Addon extends Omit<Backend, 'name' | 'sgdStep' | 'adamStep'>, NativeExtras {
+interface Addon
+  extends
+    Omit<Backend, 'name' | 'sgdStep' | 'adamStep' | 'rmspropStep' | 'adagradStep'>,
+    NativeExtras {
   sgdStep(
     param: FloatArray,
     grad: FloatArray,
@@ -76,44 +108,124 @@ interface Addon extends Omit<Backend, 'name' | 'sgdStep' | 'adamStep'>, NativeEx
     decoupled: boolean,
     step: number,
   ): void;
+  rmspropStep(
+    param: FloatArray,
+    grad: FloatArray,
+    squareAvg: FloatArray,
+    gradAvg: FloatArray,
+    buf: FloatArray,
+    n: number,
+    lr: number,
+    alpha: number,
+    eps: number,
+    weightDecay: number,
+    momentum: number,
+    centered: boolean,
+  ): void;
+  adagradStep(
+    param: FloatArray,
+    grad: FloatArray,
+    sum: FloatArray,
+    n: number,
+    lr: number,
+    lrDecay: number,
+    weightDecay: number,
+    eps: number,
+    step: number,
+  ): void;
 }
 
 /** Thrown by {@link createNativeBackend} when the addon cannot load; `cause` is the load error. */
 export class NativeLoadError extends Error {
   readonly code = 'NODEGRAD_NATIVE_LOAD';
+  /** The addon file that failed to load, when one was found. */
+  readonly file?: string;
+  /** What to do about it, one sentence. */
+  readonly fix: string;
 
-  constructor(message: string, options?: { cause?: unknown }) {
+  constructor(message: string, options: { cause?: unknown; file?: string; fix: string }) {
     super(message, options);
     this.name = 'NativeLoadError';
+    this.file = options.file;
+    this.fix = options.fix;
   }
 }
 
 // The package root: this file is lib/backend/native.ts, compiled to dist/backend/native.js.
 const PACKAGE_ROOT = path.resolve(__dirname, '..', '..');
 
+/** The command that builds the addon from source, with what it needs. */
+const REBUILD =
+  'run `npm rebuild nodegrad --build-from-source`, which needs a C++17 compiler, python3, ' +
+  'pkg-config and OpenBLAS (Debian/Ubuntu: apt-get install build-essential python3 ' +
+  'pkg-config libopenblas-dev)';
+
 /** How to get a working addon, for every message that says it did not load. */
-export const BUILD_HINT =
-  'To fix it, run `npm rebuild nodegrad`, which needs a C++17 compiler, python3, pkg-config ' +
-  'and OpenBLAS (Debian/Ubuntu: apt-get install build-essential python3 pkg-config ' +
-  'libopenblas-dev)';
+export const BUILD_HINT = `To fix it, ${REBUILD}`;
+
+/**
+ * The concrete fix for an addon that did not load, from why it did not: a build linked
+ * against a shared OpenBLAS that is missing needs OpenBLAS installed (or a build that carries
+ * it); anything else (no build for this platform, a build for another Node or libc) a build
+ * from source.
+ */
+export function nativeFix(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  if (/libopenblas|libgfortran/.test(message)) {
+    return (
+      'To fix it, install OpenBLAS (Debian/Ubuntu: apt-get install libopenblas0), or ' +
+      `${REBUILD}`
+    );
+  }
+  return BUILD_HINT;
+}
 
 let addon: Addon | null = null;
+let source: AddonSource | null = null;
+
+/** The addon file to load: NODEGRAD_ADDON, else what node-gyp-build finds (build/, prebuilds/). */
+function findAddon(): AddonSource {
+  const override = process.env.NODEGRAD_ADDON;
+  if (override !== undefined && override !== '') {
+    return { file: path.resolve(override), kind: 'NODEGRAD_ADDON' };
+  }
+  const nodeGypBuild = require('node-gyp-build') as { resolve(dir: string): string };
+  const file = nodeGypBuild.resolve(PACKAGE_ROOT);
+  const prebuilds = path.join(PACKAGE_ROOT, 'prebuilds') + path.sep;
+  return { file, kind: file.startsWith(prebuilds) ? 'prebuild' : 'local build' };
+}
 
 function loadAddon(): Addon {
   if (addon !== null) return addon;
+  let found: AddonSource | null = null;
   try {
-    const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
-    addon = nodeGypBuild(PACKAGE_ROOT) as Addon;
+    found = findAddon();
+    addon = require(found.file) as Addon;
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
+    // The first line: a require error goes on with its require stack.
+    const reason = (error instanceof Error ? error.message : String(error)).split('\n', 1)[0];
+    const where = found === null ? PACKAGE_ROOT : found.file;
+    const fix = nativeFix(error);
     throw new NativeLoadError(
-      `nodegrad: the native addon could not load from ${PACKAGE_ROOT}: ${reason}. ` +
-        `${BUILD_HINT}.`,
-      { cause: error },
+      `nodegrad: the native addon could not load from ${where}: ${reason}. ${fix}.`,
+      { cause: error, file: found?.file, fix },
     );
   }
+  source = found;
+  debug('native addon file: %s (%s)', found.file, found.kind);
   applySimdRequest(addon);
   return addon;
+}
+
+/**
+ * The addon file that was loaded and what kind of build it is, or null before it loads (or
+ * when it cannot).
+ *
+ * @example
+ * addonSource(); // { file: '.../prebuilds/linux-x64/nodegrad.napi.node', kind: 'prebuild' }
+ */
+export function addonSource(): AddonSource | null {
+  return source;
 }
 
 /**
@@ -193,5 +305,22 @@ export function createNativeBackend(): Backend & NativeExtras {
         o.decoupled,
         o.step,
       ),
+    rmspropStep: (param, grad, squareAvg, gradAvg, buf, n, o: RmspropOptions) =>
+      a.rmspropStep(
+        param,
+        grad,
+        squareAvg,
+        gradAvg,
+        buf,
+        n,
+        o.lr,
+        o.alpha,
+        o.eps,
+        o.weightDecay,
+        o.momentum,
+        o.centered,
+      ),
+    adagradStep: (param, grad, sum, n, o: AdagradOptions) =>
+      a.adagradStep(param, grad, sum, n, o.lr, o.lrDecay, o.weightDecay, o.eps, o.step),
   };
 }

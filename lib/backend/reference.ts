@@ -8,10 +8,19 @@
  * Float64Array alike).
  */
 
-import type { AdamOptions, Backend, BinaryOp, FloatArray, SgdOptions } from './backend';
+import type {
+  AdagradOptions,
+  AdamOptions,
+  Backend,
+  BinaryOp,
+  FloatArray,
+  RmspropOptions,
+  SgdOptions,
+} from './backend';
 import { rangeError, shapeString, typeError } from '../errors';
 import { at, checkArray, checkSize } from './reference-checks';
 import { referenceLayerKernels } from './reference-layers';
+import { referenceTransformerKernels } from './reference-transformer';
 
 // ---------------------------------------------------------------------------------------------
 // Checks. They run on every call of the fallback's hot paths, so the happy path is a couple of
@@ -851,6 +860,226 @@ function adamStep(
   }
 }
 
+function rmspropStep(
+  param: FloatArray,
+  grad: FloatArray,
+  squareAvg: FloatArray,
+  gradAvg: FloatArray,
+  buf: FloatArray,
+  n: number,
+  o: RmspropOptions,
+): void {
+  checkSize('rmspropStep', 'n', n);
+  checkArray('rmspropStep', 'param', param, n);
+  checkArray('rmspropStep', 'grad', grad, n);
+  checkArray('rmspropStep', 'squareAvg', squareAvg, n);
+  const { lr, alpha, eps, weightDecay, momentum, centered } = o;
+  if (centered) checkArray('rmspropStep', 'gradAvg', gradAvg, n);
+  if (momentum > 0) checkArray('rmspropStep', 'buf', buf, n);
+
+  for (let i = 0; i < n; i++) {
+    // Step 1: L2 weight decay folded into the gradient.
+    const g = grad[i] + weightDecay * param[i];
+
+    // Step 2: the running average of the squared gradient, and of the gradient when centered.
+    squareAvg[i] = alpha * squareAvg[i] + (1 - alpha) * g * g;
+    let variance = squareAvg[i];
+    if (centered) {
+      gradAvg[i] = alpha * gradAvg[i] + (1 - alpha) * g;
+      variance -= gradAvg[i] * gradAvg[i];
+    }
+    const avg = Math.sqrt(variance) + eps;
+
+    // Step 3: descend, through the momentum buffer when there is one.
+    if (momentum > 0) {
+      buf[i] = momentum * buf[i] + g / avg;
+      param[i] -= lr * buf[i];
+    } else {
+      param[i] -= (lr * g) / avg;
+    }
+  }
+}
+
+function adagradStep(
+  param: FloatArray,
+  grad: FloatArray,
+  sum: FloatArray,
+  n: number,
+  o: AdagradOptions,
+): void {
+  checkSize('adagradStep', 'n', n);
+  checkArray('adagradStep', 'param', param, n);
+  checkArray('adagradStep', 'grad', grad, n);
+  checkArray('adagradStep', 'sum', sum, n);
+  const { lr, lrDecay, weightDecay, eps, step } = o;
+  checkSize('adagradStep', 'step', step, 1);
+
+  const clr = lr / (1 + (step - 1) * lrDecay);
+  for (let i = 0; i < n; i++) {
+    const g = grad[i] + weightDecay * param[i];
+    sum[i] += g * g;
+    param[i] -= (clr * g) / (Math.sqrt(sum[i]) + eps);
+  }
+}
+
+/** Checks batch and hidden of an LSTM cell kernel; returns [batch * 4 hidden, batch * hidden]. */
+function checkCell(method: string, batch: number, hidden: number): [number, number] {
+  checkSize(method, 'batch', batch);
+  checkSize(method, 'hidden', hidden);
+  return [batch * 4 * hidden, batch * hidden];
+}
+
+function lstmCellForward(
+  pre: FloatArray,
+  bias: FloatArray,
+  cPrev: FloatArray,
+  batch: number,
+  hidden: number,
+  gates: FloatArray,
+  c: FloatArray,
+  h: FloatArray,
+): void {
+  const method = 'lstmCellForward';
+  const [size, state] = checkCell(method, batch, hidden);
+  checkArray(method, 'pre', pre, size);
+  checkArray(method, 'bias', bias, 4 * hidden);
+  checkArray(method, 'cPrev', cPrev, state);
+  checkArray(method, 'gates', gates, size);
+  checkArray(method, 'c', c, state);
+  checkArray(method, 'h', h, state);
+
+  const H = hidden;
+  for (let b = 0; b < batch; b++) {
+    const row = b * 4 * H;
+    for (let j = 0; j < H; j++) {
+      // Step 1: the gate activations (all four read before any is written: gates may alias pre).
+      const i = sigmoid(pre[row + j] + bias[j]);
+      const f = sigmoid(pre[row + H + j] + bias[H + j]);
+      const g = Math.tanh(pre[row + 2 * H + j] + bias[2 * H + j]);
+      const o = sigmoid(pre[row + 3 * H + j] + bias[3 * H + j]);
+      gates[row + j] = i;
+      gates[row + H + j] = f;
+      gates[row + 2 * H + j] = g;
+      gates[row + 3 * H + j] = o;
+
+      // Step 2: the new cell state and the output, from the gates as stored.
+      const k = b * H + j;
+      c[k] = gates[row + H + j] * cPrev[k] + gates[row + j] * gates[row + 2 * H + j];
+      h[k] = gates[row + 3 * H + j] * Math.tanh(c[k]);
+    }
+  }
+}
+
+function lstmCellBackward(
+  gates: FloatArray,
+  cPrev: FloatArray,
+  c: FloatArray,
+  gh: FloatArray,
+  gc: FloatArray,
+  batch: number,
+  hidden: number,
+  dpre: FloatArray,
+  gcPrev: FloatArray,
+): void {
+  const method = 'lstmCellBackward';
+  const [size, state] = checkCell(method, batch, hidden);
+  checkArray(method, 'gates', gates, size);
+  checkArray(method, 'cPrev', cPrev, state);
+  checkArray(method, 'c', c, state);
+  checkArray(method, 'gh', gh, state);
+  checkArray(method, 'gc', gc, state);
+  checkArray(method, 'dpre', dpre, size);
+  checkArray(method, 'gcPrev', gcPrev, state);
+
+  const H = hidden;
+  for (let b = 0; b < batch; b++) {
+    const row = b * 4 * H;
+    for (let j = 0; j < H; j++) {
+      const k = b * H + j;
+      const i = gates[row + j];
+      const f = gates[row + H + j];
+      const g = gates[row + 2 * H + j];
+      const o = gates[row + 3 * H + j];
+
+      // Step 1: through h = o * tanh(c) into the output gate and the cell state.
+      const tc = Math.tanh(c[k]);
+      const dc = gc[k] + gh[k] * o * (1 - tc * tc);
+      dpre[row + 3 * H + j] = gh[k] * tc * o * (1 - o);
+
+      // Step 2: through c = f * cPrev + i * g into the other gates and the previous state.
+      dpre[row + j] = dc * g * i * (1 - i);
+      dpre[row + H + j] = dc * cPrev[k] * f * (1 - f);
+      dpre[row + 2 * H + j] = dc * i * (1 - g * g);
+      gcPrev[k] = dc * f;
+    }
+  }
+}
+
+/** Checks the sizes and indices of an embedding kernel. */
+function checkEmbedding(
+  method: string,
+  indices: Int32Array,
+  n: number,
+  dim: number,
+  num: number,
+): void {
+  checkSize(method, 'n', n);
+  checkSize(method, 'dim', dim);
+  checkSize(method, 'num', num);
+  if (!(indices instanceof Int32Array)) {
+    throw typeError(at(method, 'indices'), 'an Int32Array', indices);
+  }
+  if (indices.length < n)
+    throw rangeError(at(method, 'indices'), `at least ${n} elements`, indices);
+  for (let r = 0; r < n; r++) {
+    const index = indices[r];
+    if (index < 0 || index >= num) {
+      throw rangeError(at(method, `indices[${r}]`), `an integer in [0, ${num})`, index);
+    }
+  }
+}
+
+function embeddingForward(
+  weight: FloatArray,
+  indices: Int32Array,
+  n: number,
+  dim: number,
+  num: number,
+  out: FloatArray,
+): void {
+  checkEmbedding('embeddingForward', indices, n, dim, num);
+  checkArray('embeddingForward', 'weight', weight, num * dim);
+  checkArray('embeddingForward', 'out', out, n * dim);
+  for (let r = 0; r < n; r++) {
+    for (let j = 0; j < dim; j++) out[r * dim + j] = weight[indices[r] * dim + j];
+  }
+}
+
+function embeddingBackward(
+  gy: FloatArray,
+  indices: Int32Array,
+  n: number,
+  dim: number,
+  num: number,
+  paddingIdx: number,
+  gw: FloatArray,
+): void {
+  checkEmbedding('embeddingBackward', indices, n, dim, num);
+  if (typeof paddingIdx !== 'number') {
+    throw typeError(at('embeddingBackward', 'paddingIdx'), 'a number', paddingIdx);
+  }
+  checkArray('embeddingBackward', 'gy', gy, n * dim);
+  checkArray('embeddingBackward', 'gw', gw, num * dim);
+
+  // Sums in double, rounded once per element when stored.
+  const sums = new Float64Array(num * dim);
+  for (let r = 0; r < n; r++) {
+    if (indices[r] === paddingIdx) continue;
+    for (let j = 0; j < dim; j++) sums[indices[r] * dim + j] += gy[r * dim + j];
+  }
+  gw.set(sums.subarray(0, num * dim));
+}
+
 /** The pure-TypeScript backend. Takes Float32Array and Float64Array alike. */
 export const referenceBackend: Backend = {
   name: 'reference',
@@ -887,4 +1116,11 @@ export const referenceBackend: Backend = {
   bceWithLogitsBackward,
   sgdStep,
   adamStep,
+  ...referenceTransformerKernels,
+  rmspropStep,
+  adagradStep,
+  lstmCellForward,
+  lstmCellBackward,
+  embeddingForward,
+  embeddingBackward,
 };

@@ -18,3 +18,11 @@ export {
   mnistSplit,
   type MnistData,
 } from './mnist';
+export {
+  CharVocabulary,
+  CharWindows,
+  mobyDick,
+  readTextFile,
+  splitTokens,
+  type CharBatch,
+} from './text';

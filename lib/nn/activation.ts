@@ -1,5 +1,7 @@
 import type { Tensor } from '../tensor';
-import { relu, sigmoid, tanh } from './functional';
+import { typeError } from '../errors';
+import { gelu, relu, sigmoid, tanh } from './functional';
+import type { GeluApproximate } from './functional';
 import { Module } from './module';
 
 /** max(0, x) elementwise, PyTorch's `nn.ReLU`. */
@@ -20,5 +22,29 @@ export class Sigmoid extends Module {
 export class Tanh extends Module {
   forward(x: Tensor): Tensor {
     return tanh(x);
+  }
+}
+
+/**
+ * x · Φ(x) elementwise, PyTorch's `nn.GELU`: exact by default, `new GELU('tanh')` for the tanh
+ * approximation.
+ */
+export class GELU extends Module {
+  readonly approximate: GeluApproximate;
+
+  constructor(approximate: GeluApproximate = 'none') {
+    super();
+    if (approximate !== 'none' && approximate !== 'tanh') {
+      throw typeError('GELU(approximate)', "'none' or 'tanh'", approximate);
+    }
+    this.approximate = approximate;
+  }
+
+  forward(x: Tensor): Tensor {
+    return gelu(x, this.approximate);
+  }
+
+  protected override extraRepr(): string {
+    return `approximate='${this.approximate}'`;
   }
 }

@@ -7,15 +7,18 @@ import * as ops from '../autograd/ops';
 import { record } from '../autograd/engine';
 import type { FloatArray } from '../backend/backend';
 import { describe, rangeError, shapeString, typeError, verbatim } from '../errors';
-import { sameShape } from '../tensor/shape';
+import { numel, sameShape } from '../tensor/shape';
 import { Tensor } from '../tensor/tensor';
 
 export { relu, sigmoid, tanh, softmax, logSoftmax } from '../autograd/ops';
+export { layerNorm, gelu } from '../autograd/ops-transformer';
+export type { GeluApproximate } from '../autograd/ops-transformer';
 
 export type Reduction = 'mean' | 'sum' | 'none';
 
 /**
- * y = x W^T + b, as torch.nn.functional.linear.
+ * y = x W^T + b, as torch.nn.functional.linear: x is [*, in] (any leading dimensions, which
+ * are one batch to the matrix product since the data is row-major), the result [*, out].
  *
  * @example
  * const y = linear(x, weight, bias); // x [batch, in], weight [out, in], bias [out]
@@ -23,9 +26,12 @@ export type Reduction = 'mean' | 'sum' | 'none';
 export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): Tensor {
   checkLinearShapes(x, weight, bias);
   const [outFeatures, inFeatures] = weight.shape;
-  const batch = x.shape[0];
+  const batch = numel(x.shape.slice(0, -1));
   const backend = backendFor(x.data);
-  const y = new Tensor(allocLike(x.data, batch * outFeatures), [batch, outFeatures]);
+  const y = new Tensor(allocLike(x.data, batch * outFeatures), [
+    ...x.shape.slice(0, -1),
+    outFeatures,
+  ]);
   matmulInto(false, true, batch, outFeatures, inFeatures, x.data, weight.data, y.data);
   if (bias !== null) backend.biasAdd(y.data, bias.data, batch, outFeatures, y.data);
 
@@ -57,9 +63,9 @@ function checkLinearShapes(x: Tensor, weight: Tensor, bias: Tensor | null): void
     throw typeError('linear(weight)', 'a 2-D Tensor [out, in]', weight);
   }
   const [outFeatures, inFeatures] = weight.shape;
-  if (x.ndim !== 2 || x.shape[1] !== inFeatures) {
+  if (x.ndim < 1 || x.shape[x.ndim - 1] !== inFeatures) {
     throw new RangeError(
-      `linear: expected input of shape [batch, ${inFeatures}], received ${shapeString(x.shape)}`,
+      `linear: expected input of shape [*, ${inFeatures}], received ${shapeString(x.shape)}`,
     );
   }
   if (bias !== null && (!(bias instanceof Tensor) || !sameShape(bias.shape, [outFeatures]))) {

@@ -1,10 +1,17 @@
 export { Module } from './module';
 export type { LoadStateDictResult } from './module';
 export { Linear } from './linear';
-export { ReLU, Sigmoid, Tanh } from './activation';
+export { ReLU, Sigmoid, Tanh, GELU } from './activation';
+export { LayerNorm } from './layernorm';
+export type { LayerNormOptions } from './layernorm';
+export { MultiheadAttention } from './attention';
+export type { AttentionMasks, MultiheadAttentionOptions } from './attention';
+export { TransformerEncoderLayer } from './transformer';
+export type { TransformerEncoderLayerOptions } from './transformer';
+export { causalMask } from '../autograd/ops-attention';
 export { Sequential } from './sequential';
 export { MSELoss, CrossEntropyLoss, BCELoss, BCEWithLogitsLoss } from './loss';
-export type { Reduction } from './functional';
+export type { Reduction, GeluApproximate } from './functional';
 export {
   linear,
   relu,
@@ -12,8 +19,14 @@ export {
   tanh,
   softmax,
   logSoftmax,
+  layerNorm,
+  gelu,
   mseLoss,
   crossEntropy,
   binaryCrossEntropy,
   binaryCrossEntropyWithLogits,
 } from './functional';
+export * as init from './init';
+export { clipGradNorm_, clipGradValue_, type ClipGradNormOptions } from './clip';
+export { Embedding, type IndexInput } from './embedding';
+export { RNN, LSTM, GRU, type RecurrentOptions } from './recurrent';

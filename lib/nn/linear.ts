@@ -36,11 +36,11 @@ export class Linear extends Module {
     this.bias = bias ? this.param(uniform([outFeatures], -bound, bound, { dtype })) : null;
   }
 
-  /** x: [batch, inFeatures] → [batch, outFeatures]. */
+  /** x: [*, inFeatures] → [*, outFeatures], any leading dimensions (PyTorch's rule). */
   forward(x: Tensor): Tensor {
     if (!(x instanceof Tensor)) throw typeError(this.name(), 'a Tensor', x);
-    if (x.ndim !== 2 || x.shape[1] !== this.inFeatures) {
-      throw rangeError(this.name(), `input of shape [batch, ${this.inFeatures}]`, [...x.shape]);
+    if (x.ndim < 1 || x.shape[x.ndim - 1] !== this.inFeatures) {
+      throw rangeError(this.name(), `input of shape [*, ${this.inFeatures}]`, [...x.shape]);
     }
     return linear(x, this.weight, this.bias);
   }

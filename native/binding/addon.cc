@@ -21,10 +21,12 @@
 
 namespace {
 
+using nodegrad::AdagradParams;
 using nodegrad::AdamParams;
 using nodegrad::BinaryOp;
 using nodegrad::KernelTable;
 using nodegrad::kMaxDims;
+using nodegrad::RmspropParams;
 using nodegrad::SgdParams;
 using nodegrad::SimdLevel;
 
@@ -444,6 +446,18 @@ class Addon : public Napi::Addon<Addon> {
                              Method<&Addon::BceWithLogitsBackward>("bceWithLogitsBackward"),
                              Method<&Addon::SgdStep>("sgdStep"),
                              Method<&Addon::AdamStep>("adamStep"),
+                             Method<&Addon::LayerNormForward>("layerNormForward"),
+                             Method<&Addon::LayerNormBackward>("layerNormBackward"),
+                             Method<&Addon::GeluForward>("geluForward"),
+                             Method<&Addon::GeluBackward>("geluBackward"),
+                             Method<&Addon::GeluTanhForward>("geluTanhForward"),
+                             Method<&Addon::GeluTanhBackward>("geluTanhBackward"),
+                             Method<&Addon::RmspropStep>("rmspropStep"),
+                             Method<&Addon::AdagradStep>("adagradStep"),
+                             Method<&Addon::LstmCellForward>("lstmCellForward"),
+                             Method<&Addon::LstmCellBackward>("lstmCellBackward"),
+                             Method<&Addon::EmbeddingForward>("embeddingForward"),
+                             Method<&Addon::EmbeddingBackward>("embeddingBackward"),
                              Method<&Addon::SqrtForward>("sqrtForward"),
                              Method<&Addon::ClampForward>("clampForward"),
                              Method<&Addon::ClampBackward>("clampBackward"),
@@ -454,6 +468,7 @@ class Addon : public Napi::Addon<Addon> {
                              Method<&Addon::SimdLevels>("simdLevels"),
                              Method<&Addon::BlasInfo>("blasInfo"),
                              Method<&Addon::SetThreads>("setThreads"),
+                             Method<&Addon::BuildInfo>("buildInfo"),
                          });
   }
 
@@ -840,6 +855,172 @@ class Addon : public Napi::Addon<Addon> {
     k().adam_step(param, grad, m, v, n, o);
   }
 
+  // rmspropStep(param, grad, squareAvg, gradAvg, buf, n, lr, alpha, eps, weightDecay, momentum,
+  //             centered)
+  void RmspropStep(const Napi::CallbackInfo& info) {
+    Args a(info, "rmspropStep",
+           {"param", "grad", "squareAvg", "gradAvg", "buf", "n", "lr", "alpha", "eps",
+            "weightDecay", "momentum", "centered"});
+    const int64_t n = a.size(5);
+    RmspropParams o;
+    o.lr = a.f32_number(6);
+    o.alpha = a.f32_number(7);
+    o.eps = a.f32_number(8);
+    o.weight_decay = a.f32_number(9);
+    o.momentum = a.f32_number(10);
+    o.centered = a.boolean(11);
+
+    // gradAvg and buf are only touched, so only need their lengths, when they are used.
+    float* param = a.f32(0, n, "n");
+    const float* grad = a.f32(1, n, "n");
+    float* square_avg = a.f32(2, n, "n");
+    float* grad_avg = o.centered ? a.f32(3, n, "n, when centered") : a.f32(3).data;
+    float* buf = o.momentum > 0.0f ? a.f32(4, n, "n, with momentum") : a.f32(4).data;
+    k().rmsprop_step(param, grad, square_avg, grad_avg, buf, n, o);
+  }
+
+  // adagradStep(param, grad, sum, n, lr, lrDecay, weightDecay, eps, step)
+  void AdagradStep(const Napi::CallbackInfo& info) {
+    Args a(info, "adagradStep",
+           {"param", "grad", "sum", "n", "lr", "lrDecay", "weightDecay", "eps", "step"});
+    const int64_t n = a.size(3);
+    AdagradParams o;
+    o.lr = a.f32_number(4);
+    o.lr_decay = a.f32_number(5);
+    o.weight_decay = a.f32_number(6);
+    o.eps = a.f32_number(7);
+    o.step = a.size(8, 1);
+    float* param = a.f32(0, n, "n");
+    const float* grad = a.f32(1, n, "n");
+    float* sum = a.f32(2, n, "n");
+    k().adagrad_step(param, grad, sum, n, o);
+  }
+
+  // lstmCellForward(pre, bias, cPrev, batch, hidden, gates, c, h)
+  void LstmCellForward(const Napi::CallbackInfo& info) {
+    Args a(info, "lstmCellForward", {"pre", "bias", "cPrev", "batch", "hidden", "gates", "c", "h"});
+    const int64_t batch = a.size(3), hidden = a.size(4);
+    const int64_t width = a.product(hidden, 4, "4 * hidden");
+    const int64_t size = a.product(batch, width, "batch * 4 * hidden");
+    const int64_t state = batch * hidden;
+    const float* pre = a.f32(0, size, "batch * 4 * hidden");
+    const float* bias = a.f32(1, width, "4 * hidden");
+    const float* c_prev = a.f32(2, state, "batch * hidden");
+    float* gates = a.f32(5, size, "batch * 4 * hidden");
+    float* c = a.f32(6, state, "batch * hidden");
+    float* h = a.f32(7, state, "batch * hidden");
+    k().lstm_cell_forward(pre, bias, c_prev, batch, hidden, gates, c, h);
+  }
+
+  // lstmCellBackward(gates, cPrev, c, gh, gc, batch, hidden, dpre, gcPrev)
+  void LstmCellBackward(const Napi::CallbackInfo& info) {
+    Args a(info, "lstmCellBackward",
+           {"gates", "cPrev", "c", "gh", "gc", "batch", "hidden", "dpre", "gcPrev"});
+    const int64_t batch = a.size(5), hidden = a.size(6);
+    const int64_t width = a.product(hidden, 4, "4 * hidden");
+    const int64_t size = a.product(batch, width, "batch * 4 * hidden");
+    const int64_t state = batch * hidden;
+    const float* gates = a.f32(0, size, "batch * 4 * hidden");
+    const float* c_prev = a.f32(1, state, "batch * hidden");
+    const float* c = a.f32(2, state, "batch * hidden");
+    const float* gh = a.f32(3, state, "batch * hidden");
+    const float* gc = a.f32(4, state, "batch * hidden");
+    float* dpre = a.f32(7, size, "batch * 4 * hidden");
+    float* gc_prev = a.f32(8, state, "batch * hidden");
+    k().lstm_cell_backward(gates, c_prev, c, gh, gc, batch, hidden, dpre, gc_prev);
+  }
+
+  // Every one of the first n indices in [0, num).
+  static void check_indices(const Args& a, const int32_t* indices, int64_t n, int64_t num) {
+    for (int64_t r = 0; r < n; r++) {
+      if (indices[r] < 0 || indices[r] >= num) {
+        a.range_error("indices[" + std::to_string(r) + "]",
+                      "an integer in [0, " + std::to_string(num) + ")", std::to_string(indices[r]));
+      }
+    }
+  }
+
+  // embeddingForward(weight, indices, n, dim, num, out)
+  void EmbeddingForward(const Napi::CallbackInfo& info) {
+    Args a(info, "embeddingForward", {"weight", "indices", "n", "dim", "num", "out"});
+    const int64_t n = a.size(2), dim = a.size(3), num = a.size(4, 0, INT32_MAX);
+    const float* weight = a.f32(0, a.product(num, dim, "num * dim"), "num * dim");
+    const int32_t* indices = a.i32(1, n, "n");
+    float* out = a.f32(5, a.product(n, dim, "n * dim"), "n * dim");
+    check_indices(a, indices, n, num);
+    nodegrad::embedding_forward(weight, indices, n, dim, out);
+  }
+
+  // embeddingBackward(gy, indices, n, dim, num, paddingIdx, gw)
+  void EmbeddingBackward(const Napi::CallbackInfo& info) {
+    Args a(info, "embeddingBackward", {"gy", "indices", "n", "dim", "num", "paddingIdx", "gw"});
+    const int64_t n = a.size(2), dim = a.size(3), num = a.size(4, 0, INT32_MAX);
+    // Rows whose index equals paddingIdx get no gradient; a value no index can equal (-1, by
+    // convention) leaves none out.
+    const double padding = a.number(5);
+    const bool pads = padding == std::floor(padding) && padding >= 0 && padding < num;
+    const float* gy = a.f32(0, a.product(n, dim, "n * dim"), "n * dim");
+    const int32_t* indices = a.i32(1, n, "n");
+    float* gw = a.f32(6, a.product(num, dim, "num * dim"), "num * dim");
+    check_indices(a, indices, n, num);
+    nodegrad::embedding_backward(gy, indices, n, dim, num,
+                                 pads ? static_cast<int64_t>(padding) : -1, gw);
+  }
+
+  // -- Transformer kernels.
+
+  // A Float32Array of at least `needed` elements, or null (nullptr): the optional arrays of
+  // layer normalisation.
+  static float* f32_or_null(const Args& a, const Napi::CallbackInfo& info, size_t i, int64_t needed,
+                            const char* why) {
+    if (info[i].IsNull()) return nullptr;
+    return a.at_least(i, a.f32(i), needed, "a Float32Array or null", why);
+  }
+
+  // layerNormForward(x, weight, bias, rows, cols, eps, y, mean, rstd)
+  void LayerNormForward(const Napi::CallbackInfo& info) {
+    Args a(info, "layerNormForward",
+           {"x", "weight", "bias", "rows", "cols", "eps", "y", "mean", "rstd"});
+    const int64_t rows = a.size(3), cols = a.size(4);
+    const int64_t size = a.product(rows, cols, "rows * cols");
+    const float eps = a.f32_number(5);
+    const float* x = a.f32(0, size, "rows * cols");
+    const float* weight = f32_or_null(a, info, 1, cols, "cols");
+    const float* bias = f32_or_null(a, info, 2, cols, "cols");
+    float* y = a.f32(6, size, "rows * cols");
+    float* mean = a.f32(7, rows, "rows");
+    float* rstd = a.f32(8, rows, "rows");
+    k().layer_norm_forward(x, weight, bias, rows, cols, eps, y, mean, rstd);
+  }
+
+  // layerNormBackward(x, weight, mean, rstd, gy, rows, cols, gx, gweight, gbias)
+  void LayerNormBackward(const Napi::CallbackInfo& info) {
+    Args a(info, "layerNormBackward",
+           {"x", "weight", "mean", "rstd", "gy", "rows", "cols", "gx", "gweight", "gbias"});
+    const int64_t rows = a.size(5), cols = a.size(6);
+    const int64_t size = a.product(rows, cols, "rows * cols");
+    const float* x = a.f32(0, size, "rows * cols");
+    const float* weight = f32_or_null(a, info, 1, cols, "cols");
+    const float* mean = a.f32(2, rows, "rows");
+    const float* rstd = a.f32(3, rows, "rows");
+    const float* gy = a.f32(4, size, "rows * cols");
+    float* gx = a.f32(7, size, "rows * cols");
+    float* gweight = f32_or_null(a, info, 8, cols, "cols");
+    float* gbias = f32_or_null(a, info, 9, cols, "cols");
+    k().layer_norm_backward(x, weight, mean, rstd, gy, rows, cols, gx, gweight, gbias);
+  }
+
+  void GeluForward(const Napi::CallbackInfo& info) { unary(info, "geluForward", k().gelu_forward); }
+  void GeluBackward(const Napi::CallbackInfo& info) {
+    unary_backward(info, "geluBackward", "x", k().gelu_backward);
+  }
+  void GeluTanhForward(const Napi::CallbackInfo& info) {
+    unary(info, "geluTanhForward", k().gelu_tanh_forward);
+  }
+  void GeluTanhBackward(const Napi::CallbackInfo& info) {
+    unary_backward(info, "geluTanhBackward", "x", k().gelu_tanh_backward);
+  }
+
   // -- The CNN ops and layers (layers.h).
 
   void SqrtForward(const Napi::CallbackInfo& info) {
@@ -935,6 +1116,20 @@ class Addon : public Napi::Addon<Addon> {
   void SetThreads(const Napi::CallbackInfo& info) {
     Args a(info, "setThreads", {"n"});
     nodegrad::blas_set_threads(static_cast<int>(a.size(0, 1, 1024)));
+  }
+
+  // buildInfo() -> { napiVersion, compiler }: what `nodegrad doctor` reports of this binary.
+  Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
+    Napi::Object result = Napi::Object::New(info.Env());
+    result["napiVersion"] = NAPI_VERSION;
+#if defined(__clang__)
+    result["compiler"] = std::string("clang ") + __clang_version__;
+#elif defined(__GNUC__)
+    result["compiler"] = std::string("gcc ") + __VERSION__;
+#else
+    result["compiler"] = std::string("unknown");
+#endif
+    return result;
   }
 };
 

@@ -68,6 +68,25 @@ struct AdamParams {
   int64_t step;    // 1-based, for the bias corrections
 };
 
+// One RMSprop update, torch.optim.RMSprop's meaning for every field.
+struct RmspropParams {
+  float lr;
+  float alpha;  // smoothing constant of the squared-gradient average
+  float eps;
+  float weight_decay;
+  float momentum;
+  bool centered;  // divide by the estimated variance instead of the raw second moment
+};
+
+// One Adagrad update, torch.optim.Adagrad's meaning for every field.
+struct AdagradParams {
+  float lr;
+  float lr_decay;
+  float weight_decay;
+  float eps;
+  int64_t step;  // 1-based: the learning rate is lr / (1 + (step - 1) * lr_decay)
+};
+
 struct KernelTable {
   // a, b, out: [n]. out = a (op) b.
   void (*binary_vv)(BinaryOp op, const float* a, const float* b, float* out, int64_t n);
@@ -149,6 +168,46 @@ struct KernelTable {
   // param, grad, m, v: [n]. One Adam/AdamW update of param, m and v in place.
   void (*adam_step)(float* param, const float* grad, float* m, float* v, int64_t n,
                     const AdamParams& o);
+
+  // -- Transformer kernels: transformer_scalar.cc and transformer_simd.inc.
+
+  // x, y: [rows, cols]; weight, bias: [cols], or null for no affine step; mean, rstd: [rows].
+  // Per row: the mean, rstd = 1 / sqrt(biased variance + eps), y = (x - mean) * rstd * w + b.
+  void (*layer_norm_forward)(const float* x, const float* weight, const float* bias, int64_t rows,
+                             int64_t cols, float eps, float* y, float* mean, float* rstd);
+  // x, gy, gx: [rows, cols]; weight: [cols] or null; mean, rstd: [rows] from the forward;
+  // gweight, gbias: [cols], or null when not wanted. gx may alias gy.
+  void (*layer_norm_backward)(const float* x, const float* weight, const float* mean,
+                              const float* rstd, const float* gy, int64_t rows, int64_t cols,
+                              float* gx, float* gweight, float* gbias);
+  // x, y: [n]. y = x * Phi(x), Phi the standard normal CDF (GELU, exact form).
+  void (*gelu_forward)(const float* x, float* y, int64_t n);
+  // x, gy, gx: [n]. gx = gy * (Phi(x) + x * phi(x)).
+  void (*gelu_backward)(const float* x, const float* gy, float* gx, int64_t n);
+  // x, y: [n]. y = 0.5 x (1 + tanh(u)) = x * sigmoid(2u), u = sqrt(2 / pi) (x + 0.044715 x^3).
+  void (*gelu_tanh_forward)(const float* x, float* y, int64_t n);
+  // x, gy, gx: [n]. gx = gy * d/dx of gelu_tanh_forward.
+  void (*gelu_tanh_backward)(const float* x, const float* gy, float* gx, int64_t n);
+  // param, grad, square_avg, grad_avg, buf: [n]. One RMSprop update in place; grad_avg is
+  // touched only when centered, buf only when momentum is not 0.
+  void (*rmsprop_step)(float* param, const float* grad, float* square_avg, float* grad_avg,
+                       float* buf, int64_t n, const RmspropParams& o);
+  // param, grad, sum: [n]. One Adagrad update of param and the squared-gradient sum in place.
+  void (*adagrad_step)(float* param, const float* grad, float* sum, int64_t n,
+                       const AdagradParams& o);
+
+  // The LSTM cell after its two matrix products, PyTorch's gate order (i, f, g, o).
+  // pre, gates: [batch, 4 * hidden]; bias: [4 * hidden]; c_prev, c, h: [batch, hidden].
+  // gates = (sigmoid, sigmoid, tanh, sigmoid)(pre + bias); c = f * c_prev + i * g;
+  // h = o * tanh(c). gates may alias pre.
+  void (*lstm_cell_forward)(const float* pre, const float* bias, const float* c_prev, int64_t batch,
+                            int64_t hidden, float* gates, float* c, float* h);
+  // gates: [batch, 4 * hidden] from the forward; c_prev, c, gh, gc, gc_prev: [batch, hidden];
+  // dpre: [batch, 4 * hidden]. From the gradients of h and c, the gradient of the
+  // pre-activations (pre + bias) and of c_prev. gc_prev may alias gc.
+  void (*lstm_cell_backward)(const float* gates, const float* c_prev, const float* c,
+                             const float* gh, const float* gc, int64_t batch, int64_t hidden,
+                             float* dpre, float* gc_prev);
 };
 
 // The table of the active SIMD level.
@@ -157,7 +216,10 @@ const KernelTable& kernels();
 // Each instruction set fills the entries it implements and leaves the others untouched.
 namespace scalar {
 void fill(KernelTable* table);
-}
+void fill_transformer(KernelTable* table);
+// The optimizer and recurrent kernels of sequence.cc.
+void fill_sequence(KernelTable* table);
+}  // namespace scalar
 namespace avx2 {
 void fill(KernelTable* table);
 }
@@ -185,6 +247,15 @@ void permute(const float* x, const int64_t* shape, const int* perm, int ndim, fl
 // C = alpha * op(A) * op(B) + beta * C through OpenBLAS; beta = 0 never reads C.
 void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda,
           const float* b, int ldb, float beta, float* c, int ldc);
+
+// weight: [num, dim]; indices: [n], each in [0, num); out: [n, dim]. out[i] = weight[indices[i]].
+void embedding_forward(const float* weight, const int32_t* indices, int64_t n, int64_t dim,
+                       float* out);
+
+// gy: [n, dim]; indices: [n], each in [0, num); gw: [num, dim]. gw = sum of the rows of gy into
+// the rows their indices name, rows whose index is padding_idx left out (-1: none).
+void embedding_backward(const float* gy, const int32_t* indices, int64_t n, int64_t dim,
+                        int64_t num, int64_t padding_idx, float* gw);
 
 // OpenBLAS's build configuration, the core it picked, and its thread count.
 const char* blas_config();

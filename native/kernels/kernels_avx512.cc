@@ -14,11 +14,17 @@ namespace {
 // clang-format off
 #include "vec_avx512.inc"
 #include "kernels_simd.inc"
+#include "transformer_simd.inc"
+#include "sequence_simd.inc"
 // clang-format on
 
 }  // namespace
 
-void fill(KernelTable* table) { fill_simd(table); }
+void fill(KernelTable* table) {
+  fill_simd(table);
+  fill_transformer_simd(table);
+  fill_sequence_simd(table);
+}
 
 }  // namespace avx512
 }  // namespace nodegrad

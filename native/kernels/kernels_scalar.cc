@@ -397,6 +397,7 @@ void fill(KernelTable* t) {
   t->bce_with_logits_backward = bce_with_logits_backward;
   t->sgd_step = sgd_step;
   t->adam_step = adam_step;
+  fill_sequence(t);
 }
 
 }  // namespace scalar
