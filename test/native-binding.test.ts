@@ -498,6 +498,7 @@ describe.skipIf(!built)('native binding argument checks', () => {
       'simdLevels',
       'blasInfo',
       'setThreads',
+      'buildInfo',
     ];
     expect(Object.keys(addon).sort()).toEqual(expected.sort());
   });

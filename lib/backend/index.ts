@@ -10,8 +10,12 @@ import { debug } from '../debug';
 import { checkInt, rangeError, typeError } from '../errors';
 import type { Backend, BackendName } from './backend';
 import {
-  BUILD_HINT,
+  NativeLoadError,
+  addonSource,
   createNativeBackend,
+  nativeFix,
+  type AddonBuildInfo,
+  type AddonSource,
   type BlasInfo,
   type NativeExtras,
   type SimdLevel,
@@ -28,7 +32,7 @@ export type {
 } from './backend';
 export { referenceBackend };
 
-export type { BlasInfo, SimdLevel } from './native';
+export type { AddonBuildInfo, AddonSource, BlasInfo, SimdLevel } from './native';
 
 /** The native backend with its runtime knobs (SIMD level, BLAS threads). */
 export type NativeBackend = Backend & NativeExtras;
@@ -45,8 +49,14 @@ export interface BackendInfo {
   simdLevels?: SimdLevel[];
   /** Native only: the BLAS library the matrix products go through. */
   blas?: BlasInfo;
+  /** Native only: the addon file loaded, and whether it is a prebuild or a local build. */
+  addon?: AddonSource;
+  /** Native only: the N-API version and compiler the addon was built with. */
+  build?: AddonBuildInfo;
   /** Why the native addon did not load, when it was tried and failed. */
   nativeError?: string;
+  /** What to do about it, when the native addon did not load. */
+  nativeFix?: string;
 }
 
 /** Thrown when the native backend is asked for explicitly but the addon cannot load. */
@@ -85,14 +95,22 @@ function loadFailure(): string {
   const nativeError = nativeLoad?.error;
   const root = nativeError?.cause instanceof Error ? nativeError.cause : nativeError;
   const message = root?.message ?? 'unknown error';
-  return message.split('\n', 1)[0].trim().replace(/\.$/, '');
+  const reason = message.split('\n', 1)[0].trim().replace(/\.$/, '');
+  const file = nativeError instanceof NativeLoadError ? nativeError.file : undefined;
+  return file === undefined || reason.includes(file) ? reason : `${file}: ${reason}`;
+}
+
+/** What to do about the load failure: the loader's own advice, else the rebuild. */
+function loadFix(): string {
+  const nativeError = nativeLoad?.error;
+  return nativeError instanceof NativeLoadError ? nativeError.fix : nativeFix(nativeError);
 }
 
 function requireNative(askedBy: string): NativeBackend {
   const backend = loadNative();
   if (backend !== null) return backend;
   throw new NativeBackendUnavailableError(
-    `${askedBy}: the native backend is not available: ${loadFailure()}. ${BUILD_HINT}, ` +
+    `${askedBy}: the native backend is not available: ${loadFailure()}. ${loadFix()}, ` +
       `or use setBackend('reference') for the pure-TypeScript backend.`,
     { cause: nativeLoad?.error },
   );
@@ -122,7 +140,7 @@ function chooseBackend(): Backend {
   currentReason = `the native addon could not load: ${loadFailure()}`;
   process.emitWarning(
     `nodegrad: the native backend could not load (${loadFailure()}), so the much slower ` +
-      `pure-TypeScript reference backend is used. ${BUILD_HINT}, or set ` +
+      `pure-TypeScript reference backend is used. ${loadFix()}, or set ` +
       `NODEGRAD_BACKEND=reference to silence this warning.`,
     { code: 'NODEGRAD_NATIVE_UNAVAILABLE' },
   );
@@ -192,7 +210,10 @@ export function backendInfo(): BackendInfo {
   const native = nativeLoad?.backend ?? null;
   if (backend !== native || native === null) {
     const info: BackendInfo = { name: backend.name, reason: currentReason };
-    if (nativeLoad?.error) info.nativeError = nativeLoad.error.message;
+    if (nativeLoad?.error) {
+      info.nativeError = nativeLoad.error.message;
+      info.nativeFix = loadFix();
+    }
     return info;
   }
   return {
@@ -201,6 +222,8 @@ export function backendInfo(): BackendInfo {
     simd: native.simd(),
     simdLevels: native.simdLevels(),
     blas: native.blasInfo(),
+    addon: addonSource() ?? undefined,
+    build: native.buildInfo(),
   };
 }
 

@@ -34,6 +34,26 @@ export interface BlasInfo {
   threads: number;
 }
 
+/** How the addon was built, as it reports itself. */
+export interface AddonBuildInfo {
+  /** The N-API version the addon was compiled against (it runs on Node with this or newer). */
+  napiVersion: number;
+  /** The compiler that built it, e.g. "12.2.0" for GCC. */
+  compiler: string;
+}
+
+/** Which addon file was loaded, and what kind of build it is. */
+export interface AddonSource {
+  /** Absolute path of the .node file. */
+  file: string;
+  /**
+   * 'prebuild': shipped in the package's prebuilds/ (nothing was compiled at install);
+   * 'local build': compiled on this machine into build/ (by npm install or npm rebuild);
+   * 'NODEGRAD_ADDON': the file that environment variable names.
+   */
+  kind: 'prebuild' | 'local build' | 'NODEGRAD_ADDON';
+}
+
 /** The native backend's runtime knobs, beyond the kernel contract. */
 export interface NativeExtras {
   /** The SIMD level the kernels run at now. */
@@ -49,6 +69,8 @@ export interface NativeExtras {
   blasInfo(): BlasInfo;
   /** Sets the number of threads OpenBLAS's matrix products use. */
   setThreads(n: number): void;
+  /** The N-API version and compiler the addon was built with. */
+  buildInfo(): AddonBuildInfo;
 }
 
 /**
@@ -116,39 +138,94 @@ interface Addon
 /** Thrown by {@link createNativeBackend} when the addon cannot load; `cause` is the load error. */
 export class NativeLoadError extends Error {
   readonly code = 'NODEGRAD_NATIVE_LOAD';
+  /** The addon file that failed to load, when one was found. */
+  readonly file?: string;
+  /** What to do about it, one sentence. */
+  readonly fix: string;
 
-  constructor(message: string, options?: { cause?: unknown }) {
+  constructor(message: string, options: { cause?: unknown; file?: string; fix: string }) {
     super(message, options);
     this.name = 'NativeLoadError';
+    this.file = options.file;
+    this.fix = options.fix;
   }
 }
 
 // The package root: this file is lib/backend/native.ts, compiled to dist/backend/native.js.
 const PACKAGE_ROOT = path.resolve(__dirname, '..', '..');
 
+/** The command that builds the addon from source, with what it needs. */
+const REBUILD =
+  'run `npm rebuild nodegrad --build-from-source`, which needs a C++17 compiler, python3, ' +
+  'pkg-config and OpenBLAS (Debian/Ubuntu: apt-get install build-essential python3 ' +
+  'pkg-config libopenblas-dev)';
+
 /** How to get a working addon, for every message that says it did not load. */
-export const BUILD_HINT =
-  'To fix it, run `npm rebuild nodegrad`, which needs a C++17 compiler, python3, pkg-config ' +
-  'and OpenBLAS (Debian/Ubuntu: apt-get install build-essential python3 pkg-config ' +
-  'libopenblas-dev)';
+export const BUILD_HINT = `To fix it, ${REBUILD}`;
+
+/**
+ * The concrete fix for an addon that did not load, from why it did not: a build linked
+ * against a shared OpenBLAS that is missing needs OpenBLAS installed (or a build that carries
+ * it); anything else (no build for this platform, a build for another Node or libc) a build
+ * from source.
+ */
+export function nativeFix(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  if (/libopenblas|libgfortran/.test(message)) {
+    return (
+      'To fix it, install OpenBLAS (Debian/Ubuntu: apt-get install libopenblas0), or ' +
+      `${REBUILD}`
+    );
+  }
+  return BUILD_HINT;
+}
 
 let addon: Addon | null = null;
+let source: AddonSource | null = null;
+
+/** The addon file to load: NODEGRAD_ADDON, else what node-gyp-build finds (build/, prebuilds/). */
+function findAddon(): AddonSource {
+  const override = process.env.NODEGRAD_ADDON;
+  if (override !== undefined && override !== '') {
+    return { file: path.resolve(override), kind: 'NODEGRAD_ADDON' };
+  }
+  const nodeGypBuild = require('node-gyp-build') as { resolve(dir: string): string };
+  const file = nodeGypBuild.resolve(PACKAGE_ROOT);
+  const prebuilds = path.join(PACKAGE_ROOT, 'prebuilds') + path.sep;
+  return { file, kind: file.startsWith(prebuilds) ? 'prebuild' : 'local build' };
+}
 
 function loadAddon(): Addon {
   if (addon !== null) return addon;
+  let found: AddonSource | null = null;
   try {
-    const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
-    addon = nodeGypBuild(PACKAGE_ROOT) as Addon;
+    found = findAddon();
+    addon = require(found.file) as Addon;
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
+    // The first line: a require error goes on with its require stack.
+    const reason = (error instanceof Error ? error.message : String(error)).split('\n', 1)[0];
+    const where = found === null ? PACKAGE_ROOT : found.file;
+    const fix = nativeFix(error);
     throw new NativeLoadError(
-      `nodegrad: the native addon could not load from ${PACKAGE_ROOT}: ${reason}. ` +
-        `${BUILD_HINT}.`,
-      { cause: error },
+      `nodegrad: the native addon could not load from ${where}: ${reason}. ${fix}.`,
+      { cause: error, file: found?.file, fix },
     );
   }
+  source = found;
+  debug('native addon file: %s (%s)', found.file, found.kind);
   applySimdRequest(addon);
   return addon;
+}
+
+/**
+ * The addon file that was loaded and what kind of build it is, or null before it loads (or
+ * when it cannot).
+ *
+ * @example
+ * addonSource(); // { file: '.../prebuilds/linux-x64/nodegrad.napi.node', kind: 'prebuild' }
+ */
+export function addonSource(): AddonSource | null {
+  return source;
 }
 
 /**

@@ -5,6 +5,7 @@
  *   nodegrad train mnist [--epochs 10] [--batch-size 64] [--lr 0.03] ...
  *   nodegrad evaluate --model mnist-mlp.safetensors
  *   nodegrad predict --model mnist-mlp.safetensors --index 17
+ *   nodegrad doctor [--json]
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -14,6 +15,7 @@ import { backendInfo, setBackend } from '../backend';
 import type { BackendName } from '../backend';
 import { debug } from '../debug';
 import type { EpochLogs } from '../train';
+import { addDoctorCommand } from './doctor';
 import { evaluateMnist, predictMnist, trainMnist } from './mnist-job';
 import type { OptimizerName } from './mnist-job';
 
@@ -164,6 +166,8 @@ function buildProgram(io: CliIO, print: (line?: string) => void): Command {
         }
       },
     );
+
+  addDoctorCommand(program, packageVersion(), print);
 
   return program;
 }

@@ -468,6 +468,7 @@ class Addon : public Napi::Addon<Addon> {
                              Method<&Addon::SimdLevels>("simdLevels"),
                              Method<&Addon::BlasInfo>("blasInfo"),
                              Method<&Addon::SetThreads>("setThreads"),
+                             Method<&Addon::BuildInfo>("buildInfo"),
                          });
   }
 
@@ -1115,6 +1116,20 @@ class Addon : public Napi::Addon<Addon> {
   void SetThreads(const Napi::CallbackInfo& info) {
     Args a(info, "setThreads", {"n"});
     nodegrad::blas_set_threads(static_cast<int>(a.size(0, 1, 1024)));
+  }
+
+  // buildInfo() -> { napiVersion, compiler }: what `nodegrad doctor` reports of this binary.
+  Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
+    Napi::Object result = Napi::Object::New(info.Env());
+    result["napiVersion"] = NAPI_VERSION;
+#if defined(__clang__)
+    result["compiler"] = std::string("clang ") + __clang_version__;
+#elif defined(__GNUC__)
+    result["compiler"] = std::string("gcc ") + __VERSION__;
+#else
+    result["compiler"] = std::string("unknown");
+#endif
+    return result;
   }
 };
 

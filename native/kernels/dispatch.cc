@@ -57,6 +57,8 @@ struct Dispatch {
 
 // The first caller detects the CPU, builds a table per level (each starts as the scalar table
 // and the instruction set overrides what it implements) and starts at the best supported level.
+// A level's fill() runs only on a CPU that has it: it is compiled with that level's flags, and
+// the compiler may use them even to store function pointers (GCC writes them with vmovq).
 Dispatch& dispatch() {
   static Dispatch* instance = [] {
     auto* d = new Dispatch();
@@ -66,8 +68,10 @@ Dispatch& dispatch() {
       scalar::fill_transformer(&d->tables[i]);
     }
 #ifdef NODEGRAD_X86
-    avx2::fill(&d->tables[static_cast<int>(SimdLevel::kAvx2)]);
-    avx512::fill(&d->tables[static_cast<int>(SimdLevel::kAvx512)]);
+    const int with_avx2 = static_cast<int>(SimdLevel::kAvx2);
+    const int with_avx512 = static_cast<int>(SimdLevel::kAvx512);
+    if (d->supported[with_avx2]) avx2::fill(&d->tables[with_avx2]);
+    if (d->supported[with_avx512]) avx512::fill(&d->tables[with_avx512]);
 #endif
 
     int best = 0;
