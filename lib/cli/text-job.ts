@@ -10,6 +10,7 @@ import { noGrad } from '../autograd/grad-mode';
 import { CharVocabulary, CharWindows, mobyDick, readTextFile, splitTokens } from '../data/text';
 import type { CharBatch } from '../data/text';
 import { save } from '../io';
+import { checkWritableDirectory } from './mnist-job';
 import { clipGradNorm_ } from '../nn/clip';
 import { GPT } from '../nn/gpt';
 import { AdamW } from '../optim/adam';
@@ -125,6 +126,7 @@ export async function trainText(
   o: TextJobOptions,
   hooks: TextJobHooks = {},
 ): Promise<TextJobResult> {
+  if (o.out !== null) checkWritableDirectory(o.out);
   const text = loadText(o.file, 2 * (o.contextLength + 1));
   const vocab = new CharVocabulary(text);
   const [train, heldOut] = splitTokens(vocab.encode(text), 0.9);
@@ -184,7 +186,11 @@ export async function trainText(
 
   const samples = drawSamples(model, vocab, heldOut, o);
   if (o.out !== null) {
-    save(model.stateDict(), o.out, { vocabulary: JSON.stringify(vocab.chars) });
+    save(model.stateDict(), o.out, {
+      format: 'pt',
+      model: `nodegrad char-gpt ${o.numLayers} layers d_model ${o.dModel}`,
+      vocabulary: JSON.stringify(vocab.chars),
+    });
   }
   return { logs, samples, seconds: (performance.now() - started) / 1000 };
 }
