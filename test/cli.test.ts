@@ -111,6 +111,46 @@ describe('nodegrad train mnist', () => {
   }, 60_000);
 });
 
+describe('nodegrad train mnist --model lstm', () => {
+  it('trains the row-by-row LSTM with Adam and a cosine schedule; evaluate finds it', async () => {
+    const out = path.join(dir, 'lstm.safetensors');
+    const result = await run(
+      'train',
+      'mnist',
+      '--model',
+      'lstm',
+      '--epochs',
+      '1',
+      '--train-size',
+      '640',
+      '--out',
+      out,
+      '--no-progress',
+    );
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const lines = result.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(
+      /^training a row-by-row LSTM\(28, 128\) \+ Linear\(128, 10\) on 640 digits, /,
+    );
+    expect(lines[0]).toMatch(/adam lr 0\.002 \(cosine schedule\), batch 64$/);
+    expect(Object.keys(load(out))).toEqual([
+      'lstm.weight_ih_l0',
+      'lstm.weight_hh_l0',
+      'lstm.bias_ih_l0',
+      'lstm.bias_hh_l0',
+      'fc.weight',
+      'fc.bias',
+    ]);
+
+    // Ten steps are past chance; evaluate recognises the network from its keys.
+    const reported = /test accuracy (\S+%)/.exec(result.stdout)![1];
+    expect(Number.parseFloat(reported)).toBeGreaterThan(20);
+    const evaluated = await run('evaluate', '--model', out);
+    expect(evaluated.stdout).toMatch(new RegExp(`^test accuracy ${reported.replace('.', '\\.')} `));
+  }, 60_000);
+});
+
 describe('nodegrad predict and evaluate', () => {
   it('predict prints the digit for a held-out image next to its label', async () => {
     const result = await run('predict', '--model', model, '--index', '3');

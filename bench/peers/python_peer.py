@@ -300,6 +300,41 @@ def w3_numpy(params, count):
     return timed(lambda i: a @ b, count)
 
 
+# ---------------------------------------------------------------------------------------------
+# W5: an LSTM(28, 128) over the rows of each digit, Linear(128, 10) on h_n, Adam.
+
+
+def w5_torch(params, count):
+    images, labels = mnist(params)
+    x_all = torch.from_numpy(images).reshape(-1, 28, 28)
+    y_all = torch.from_numpy(labels.astype(np.int64))
+
+    class RowLstm(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = torch.nn.LSTM(28, 128, batch_first=True)
+            self.fc = torch.nn.Linear(128, 10)
+
+        def forward(self, x):
+            _, (h, _) = self.lstm(x)
+            return self.fc(h[-1])
+
+    model = RowLstm()
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in weights(params).items()})
+    opt = torch.optim.Adam(model.parameters(), lr=params["lr"])
+    batch = params["batch"]
+    batches = len(labels) // batch
+
+    def step(i):
+        start = (i % batches) * batch
+        loss = F.cross_entropy(model(x_all[start : start + batch]), y_all[start : start + batch])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return timed(step, count)
+
+
 RUNNERS = {
     ("W0", "torch"): w0_torch,
     ("W0", "numpy"): w0_numpy,
@@ -309,6 +344,7 @@ RUNNERS = {
     ("W2", "numpy"): w2_numpy,
     ("W3", "torch"): w3_torch,
     ("W3", "numpy"): w3_numpy,
+    ("W5", "torch"): w5_torch,
 }
 
 

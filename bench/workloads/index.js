@@ -8,4 +8,5 @@ module.exports = [
   require('./w1-xor'),
   require('./w2-mlp'),
   require('./w3-sgemm'),
+  require('./w5-lstm'),
 ];

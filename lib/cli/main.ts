@@ -19,6 +19,7 @@ import { addDoctorCommand } from './doctor';
 import { backendOption, count, describeBackend, integer, positive, useBackend } from './options';
 import { isTextTraining, textProgram } from './text-command';
 import { evaluateMnist, predictMnist, trainMnist } from './mnist-job';
+import { MNIST_MODELS, type MnistModelName } from './mnist-models';
 import type { OptimizerName } from './mnist-job';
 
 /** Where the command writes: the process's streams, or buffers in tests. */
@@ -34,6 +35,7 @@ export interface CliIO {
 const DEFAULT_LR: Record<OptimizerName, number> = { sgd: 0.03, adam: 0.001, adamw: 0.001 };
 
 interface TrainFlags {
+  model: MnistModelName;
   epochs: number;
   batchSize: number;
   lr?: number;
@@ -89,6 +91,11 @@ function buildProgram(io: CliIO, print: (line?: string) => void): Command {
     .command('train')
     .description('train the 784-256-128-10 ReLU perceptron on the MNIST digits and save it')
     .argument('<dataset>', 'the dataset to train on (mnist)', dataset)
+    .addOption(
+      new Option('--model <name>', 'network: mlp (784-256-128-10) or lstm (the image row by row)')
+        .choices(Object.keys(MNIST_MODELS))
+        .default('mlp'),
+    )
     .option('--epochs <n>', 'passes over the training digits', integer(1), 10)
     .option('--batch-size <n>', 'digits per batch', integer(1), 64)
     .option(
@@ -116,7 +123,13 @@ function buildProgram(io: CliIO, print: (line?: string) => void): Command {
         );
       }
       useBackend(flags.backend);
-      const lr = flags.lr ?? DEFAULT_LR[flags.optimizer];
+      const spec = MNIST_MODELS[flags.model];
+      // A network other than the perceptron brings its own optimizer, rate and file name.
+      const given = (option: string) => command.getOptionValueSource(option) === 'cli';
+      if (flags.model !== 'mlp' && !given('optimizer')) flags.optimizer = spec.optimizer;
+      if (flags.model !== 'mlp' && !given('out')) flags.out = `mnist-${flags.model}.safetensors`;
+      const modelLr = flags.model !== 'mlp' && !given('optimizer') ? spec.lr : undefined;
+      const lr = flags.lr ?? modelLr ?? DEFAULT_LR[flags.optimizer];
       const result = await trainMnist({
         ...flags,
         lr,
@@ -124,8 +137,9 @@ function buildProgram(io: CliIO, print: (line?: string) => void): Command {
         signal: io.signal,
         onStart: (trainSize) =>
           print(
-            `training a 784-256-128-10 ReLU perceptron on ${count(trainSize)} digits, ` +
-              `${describeBackend()}, ${describeOptimizer({ ...flags, lr })}, ` +
+            `training a ${spec.description} on ${count(trainSize)} digits, ` +
+              `${describeBackend()}, ${describeOptimizer({ ...flags, lr })}` +
+              `${spec.cosine ? ' (cosine schedule)' : ''}, ` +
               `batch ${flags.batchSize}`,
           ),
         onEpochEnd: (logs, epochs) => print(epochLine(logs, epochs)),

@@ -1,22 +1,26 @@
 /**
  * The MNIST job behind `nodegrad train mnist`, `evaluate` and `predict`: a 784-256-128-10 ReLU
- * perceptron trained on the first digits of the `mnist` package and tested on the last 2,000.
+ * perceptron (or another network of mnist-models.ts, `--model lstm`) trained on the first
+ * digits of the `mnist` package and tested on the last 2,000.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 
 import { Tensor, manualSeed, noGrad } from '../tensor';
-import { Linear, ReLU, Sequential, crossEntropy } from '../nn';
-import { SGD, Adam, AdamW } from '../optim';
+import { Module, Sequential, crossEntropy } from '../nn';
+import { SGD, Adam, AdamW, CosineAnnealingLR } from '../optim';
 import { DataLoader, TensorDataset, mnist } from '../data';
 import { load, save } from '../io';
 import { fit, evaluate } from '../train';
 import type { EpochLogs } from '../train';
 import { checkInt } from '../errors';
+import { MNIST_MODELS, modelOfStateDict, type MnistModelName } from './mnist-models';
 
 export type OptimizerName = 'sgd' | 'adam' | 'adamw';
 
 export interface TrainOptions {
+  /** The network (default 'mlp'). */
+  model?: MnistModelName;
   epochs: number;
   batchSize: number;
   lr: number;
@@ -42,13 +46,7 @@ export interface TrainResult {
 
 /** The 784-256-128-10 ReLU perceptron; its state dict reads 0.*, 2.*, 4.*, as in PyTorch. */
 export function buildMlp(): Sequential {
-  return new Sequential(
-    new Linear(784, 256),
-    new ReLU(),
-    new Linear(256, 128),
-    new ReLU(),
-    new Linear(128, 10),
-  );
+  return MNIST_MODELS.mlp.build();
 }
 
 interface Split {
@@ -117,13 +115,15 @@ export async function trainMnist(options: TrainOptions): Promise<TrainResult> {
   options.onStart?.(train.labels.length, test.labels.length);
 
   manualSeed(options.seed);
-  const model = buildMlp();
+  const spec = MNIST_MODELS[options.model ?? 'mlp'];
+  const model = spec.build();
   const optimizer = makeOptimizer(
     options.optimizer,
     model.parameters(),
     options.lr,
     options.momentum,
   );
+  const schedule = spec.cosine ? new CosineAnnealingLR(optimizer, { tMax: options.epochs }) : null;
   const testLoader = loader(test, 500, false, options.seed);
 
   const history = await fit(model, loader(train, options.batchSize, true, options.seed), {
@@ -134,13 +134,18 @@ export async function trainMnist(options: TrainOptions): Promise<TrainResult> {
     validation: testLoader,
     progress: options.progress,
     signal: options.signal,
-    callbacks: { onEpochEnd: (_epoch, logs) => options.onEpochEnd?.(logs, options.epochs) },
+    callbacks: {
+      onEpochEnd: (_epoch, logs) => {
+        schedule?.step();
+        options.onEpochEnd?.(logs, options.epochs);
+      },
+    },
   });
 
   const last = history.epochs[history.epochs.length - 1];
   save(model.stateDict(), options.out, {
     format: 'pt',
-    model: 'nodegrad mnist-mlp 784-256-128-10 relu',
+    model: `nodegrad mnist ${spec.description}`,
   });
   return {
     epochs: history.epochs,
@@ -175,15 +180,15 @@ function outputProblem(target: string): string | null {
   }
 }
 
-/** The perceptron with the weights of a .safetensors file. */
-export function loadMlp(file: string): Sequential {
+/** The network a .safetensors file saved by the job holds (by its keys), with its weights. */
+export function loadMlp(file: string): Module {
   let dict: Record<string, Tensor>;
   try {
     dict = load(file);
   } catch (error) {
     throw new Error(`cannot read model ${file}: ${(error as Error).message}`, { cause: error });
   }
-  const model = buildMlp();
+  const model = MNIST_MODELS[modelOfStateDict(Object.keys(dict)) ?? 'mlp'].build();
   model.loadStateDict(dict);
   return model.eval();
 }
