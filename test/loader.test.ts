@@ -62,7 +62,16 @@ function trainProbe(steps: number, env: Record<string, string | undefined>, work
 }
 
 describe.skipIf(native === null)('the native addon', () => {
-  it.skipIf(process.platform !== 'linux')('carries OpenBLAS: ldd lists no libopenblas', () => {
+  const linksStatic =
+    process.platform === 'linux' &&
+    / -Wl,--exclude-libs/.test(
+      spawnSync(process.execPath, ['tools/openblas-flags.js', 'libs'], {
+        cwd: root,
+        encoding: 'utf8',
+      }).stdout,
+    );
+  const noArchive = linksStatic ? '' : ' (skipped: no static OpenBLAS archive to link here)';
+  it.skipIf(!linksStatic)(`carries OpenBLAS: ldd lists no libopenblas${noArchive}`, () => {
     const file = addonSource()!.file;
     const ldd = spawnSync('ldd', [file], { encoding: 'utf8' });
     expect(ldd.status).toBe(0);
@@ -216,5 +225,58 @@ describe('nodegrad doctor', () => {
       expect(keys).toEqual(expect.arrayContaining(['addon', 'SIMD', 'BLAS', 'built with']));
       expect(stdout).toMatch(new RegExp(`SIMD +${native.simd()} \\(this CPU has `));
     }
+  });
+});
+
+describe('binding.gyp and CMakeLists.txt', () => {
+  interface GypTarget {
+    target_name: string;
+    sources?: string[];
+    cflags_cc?: string[];
+    conditions?: [string, { sources?: string[]; cflags_cc?: string[] }][];
+  }
+  // binding.gyp is a Python literal; without its comments it is JSON.
+  const gypText = fs.readFileSync(path.join(root, 'binding.gyp'), 'utf8').replace(/^\s*#.*$/gm, '');
+  const gyp = JSON.parse(gypText) as {
+    target_defaults: { defines: string[] };
+    targets: GypTarget[];
+  };
+  const cmake = fs.readFileSync(path.join(root, 'CMakeLists.txt'), 'utf8').replace(/#.*$/gm, '');
+
+  /** Each gyp target's sources and own compile flags, conditions included. */
+  function gypTarget(name: string) {
+    const target = gyp.targets.find((t) => t.target_name === name)!;
+    const parts = [target, ...(target.conditions ?? []).map(([, part]) => part)];
+    return {
+      sources: parts.flatMap((p) => p.sources ?? []),
+      flags: parts.flatMap((p) => p.cflags_cc ?? []).filter((f) => !f.startsWith('<!')),
+    };
+  }
+
+  /** A CMake library's sources, from its add_library(), and its target_compile_options(). */
+  function cmakeTarget(name: string) {
+    const library = new RegExp(`add_library\\(${name}\\s+(?:STATIC|SHARED)\\s([^)]*)\\)`).exec(
+      cmake,
+    );
+    const options = new RegExp(`target_compile_options\\(${name} PRIVATE ([^)]*)\\)`).exec(cmake);
+    return {
+      sources: (library?.[1] ?? '').split(/\s+/).filter((s) => s.endsWith('.cc')),
+      flags: (options?.[1] ?? '').split(/\s+/).filter(Boolean),
+    };
+  }
+
+  it('compile the same sources with the same per-file SIMD flags', () => {
+    for (const name of ['nodegrad_kernels', 'nodegrad_kernels_avx2', 'nodegrad_kernels_avx512']) {
+      expect(cmakeTarget(name), name).toEqual(gypTarget(name));
+    }
+    expect(cmakeTarget('nodegrad').sources).toEqual(gypTarget('nodegrad').sources);
+  });
+
+  it('define the same macros, and neither builds for the compiling machine (-march)', () => {
+    const defines = /target_compile_definitions\(nodegrad PRIVATE([^)]*)\)/.exec(cmake)![1];
+    const cmakeDefines = defines.split(/\s+/).filter((d) => d && d !== 'BUILDING_NODE_EXTENSION');
+    expect(cmakeDefines.sort()).toEqual([...gyp.target_defaults.defines].sort());
+    expect(gypText).not.toMatch(/["\s]-march/);
+    expect(cmake).not.toMatch(/\s-march/);
   });
 });

@@ -11,8 +11,9 @@
 //          was called, no build/ exists, and a few training steps run on the native prebuild.
 // hidden   the same project, in a mount namespace where every directory holding
 //          libopenblas is hidden by an empty one (root only): it still trains natively.
-// qemu     the same project under `qemu-x86_64 -cpu Westmere` (no AVX): the addon loads,
-//          sees only the scalar level, and trains to the losses of the scalar kernels here.
+// qemu     the same project under `qemu-x86_64 -cpu Westmere` and `-cpu qemu64` (no AVX; the
+//          latter the bare x86-64 baseline): the addon loads, sees only the scalar level, and
+//          trains to the losses of the scalar kernels here.
 // source   `npm rebuild nodegrad --build-from-source` in that project compiles a local build
 //          from the tarball's sources, which then loads and trains.
 // cmake    cmake-js builds CMakeLists.txt into its own directory; ldd lists no libopenblas,
@@ -27,8 +28,13 @@ const ROOT = path.resolve(__dirname, '..');
 const PROBE = path.join(__dirname, 'train-probe.js');
 const STUBBED = ['cc', 'gcc', 'g++', 'c++', 'clang', 'clang++', 'make', 'cmake', 'ninja'];
 const STUBBED_TOOLS = [...STUBBED, 'node-gyp', 'python3', 'python', 'pkg-config', 'ld'];
-/** A CPU model that qemu emulates without AVX (SSE4.2 is its best). */
-const QEMU_CPU = 'Westmere';
+/**
+ * CPU models without AVX for qemu: a real one (Westmere, SSE4.2 at best), and the x86-64
+ * baseline itself (qemu64: SSE2 and SSE3 only). qemu64 is given Intel's vendor string: as
+ * AMD's family 15 it makes OpenBLAS pick Opteron kernels that use 3DNow!, which qemu does not
+ * emulate (a real Opteron of that family has it).
+ */
+const QEMU_CPUS = ['Westmere', 'qemu64,vendor=GenuineIntel'];
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'nodegrad-install-'));
 const app = path.join(work, 'app');
@@ -219,22 +225,27 @@ function qemu() {
     throw new Skip(reason);
   }
   const steps = 3;
-  const emulated = probe({ NODEGRAD_BACKEND: 'native' }, ['qemu-x86_64', '-cpu', QEMU_CPU], steps);
-  assertTrainedNatively(emulated, 'prebuild');
-  const levels = JSON.stringify(emulated.simdLevels);
-  assert(levels === '["scalar"]', `under ${QEMU_CPU} the addon saw SIMD levels ${levels}`);
   const here = probe({ NODEGRAD_BACKEND: 'native', NODEGRAD_SIMD: 'scalar' }, [], steps);
-  emulated.losses.forEach((loss, i) => {
-    const diff = Math.abs(loss - here.losses[i]);
-    assert(diff < 1e-5, `step ${i}: loss ${loss} under qemu, ${here.losses[i]} here`);
-  });
-  const version = found.stdout.split('\n', 1)[0];
-  const losses = emulated.losses.map((l) => l.toFixed(6)).join(' ');
-  return (
-    `${version}, -cpu ${QEMU_CPU}: SIMD levels ${levels}, kernels ${emulated.simd}, ` +
-    `OpenBLAS core ${emulated.blasCore}, losses ${losses} (scalar here: ` +
-    `${here.losses.map((l) => l.toFixed(6)).join(' ')})`
+  const lines = [found.stdout.split('\n', 1)[0]];
+  for (const cpu of QEMU_CPUS) {
+    const wrapper = ['qemu-x86_64', '-cpu', cpu];
+    const emulated = probe({ NODEGRAD_BACKEND: 'native' }, wrapper, steps);
+    assertTrainedNatively(emulated, 'prebuild');
+    const levels = JSON.stringify(emulated.simdLevels);
+    assert(levels === '["scalar"]', `under ${cpu} the addon saw SIMD levels ${levels}`);
+    emulated.losses.forEach((loss, i) => {
+      const diff = Math.abs(loss - here.losses[i]);
+      assert(diff < 1e-5, `${cpu}, step ${i}: loss ${loss} under qemu, ${here.losses[i]} here`);
+    });
+    lines.push(
+      `-cpu ${cpu}: SIMD levels ${levels}, kernels ${emulated.simd}, OpenBLAS core ` +
+        `${emulated.blasCore}, losses ${emulated.losses.map((l) => l.toFixed(6)).join(' ')}`,
+    );
+  }
+  lines.push(
+    `here, NODEGRAD_SIMD=scalar: losses ${here.losses.map((l) => l.toFixed(6)).join(' ')}`,
   );
+  return lines.join('\n  ');
 }
 
 function source() {
@@ -256,7 +267,11 @@ function cmake() {
   assert(fs.existsSync(addon), `cmake-js made no ${addon}`);
   lddWithoutOpenblas(addon);
   const vitest = path.join(ROOT, 'node_modules', '.bin', 'vitest');
-  const tests = ['test/kernels.test.ts', 'test/native-kernels.test.ts'];
+  const tests = [
+    'test/kernels.test.ts',
+    'test/native-kernels.test.ts',
+    'test/layer-kernels.test.ts',
+  ];
   // The tests of the native kernels (every kernel against the reference, at every SIMD level);
   // the reference backend's own tests do not depend on the binary.
   const child = run(vitest, ['run', ...tests, '-t', 'native'], {

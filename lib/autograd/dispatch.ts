@@ -1,12 +1,123 @@
 import type { Backend, FloatArray } from '../backend/backend';
-import { getBackend, referenceBackend } from '../backend';
+import { getBackend } from '../backend';
+import { referenceBackend } from '../backend/reference';
+
+/**
+ * How much work a kernel call does, from its arguments (positionally, as the kernel takes
+ * them), and the most work at which the reference backend's TypeScript loop beats a call into
+ * the addon (measured in bench/NOTES.md: a native call costs 0.1-1 µs before any arithmetic,
+ * binaryForward the most as it reads two shape arrays).
+ */
+type Work = (a0: any, a1: any, a2: any, a3: any, a4: any, a5: any) => number;
+type SmallRule = [work: Work, limit: number];
+
+const arg2: Work = (_0, _1, n) => n;
+const arg3: Work = (_0, _1, _2, n) => n;
+const arg4: Work = (_0, _1, _2, _3, n) => n;
+const rows1cols2: Work = (_0, rows, cols) => rows * cols;
+const rows2cols3: Work = (_0, _1, rows, cols) => rows * cols;
+const outer1n2inner3: Work = (_0, outer, n, inner) => outer * n * inner;
+
+const SMALL_RULES: Partial<Record<keyof Backend, SmallRule>> = {
+  gemm: [(_0, _1, m, n, k) => m * n * k, 64],
+  binaryForward: [(_0, _1, _2, _3, _4, out) => (out as FloatArray).length, 64],
+  affine: [arg4, 16],
+  expForward: [arg2, 16],
+  logForward: [arg2, 16],
+  powScalarForward: [arg3, 16],
+  powScalarBackward: [arg4, 16],
+  reluForward: [arg2, 16],
+  reluBackward: [arg3, 16],
+  sigmoidForward: [arg2, 16],
+  sigmoidBackward: [arg3, 16],
+  tanhForward: [arg2, 16],
+  tanhBackward: [arg3, 16],
+  biasAdd: [rows2cols3, 64],
+  columnSum: [rows1cols2, 64],
+  reduceSum: [outer1n2inner3, 64],
+  reduceMax: [outer1n2inner3, 64],
+  permute: [(x) => (x as FloatArray).length, 64],
+  softmaxForward: [rows1cols2, 64],
+  softmaxBackward: [rows2cols3, 64],
+  logSoftmaxForward: [rows1cols2, 64],
+  logSoftmaxBackward: [rows2cols3, 64],
+  crossEntropyForward: [rows2cols3, 64],
+  crossEntropyBackward: [rows2cols3, 64],
+  mseForward: [arg2, 64],
+  mseBackward: [arg2, 64],
+  bceForward: [arg2, 64],
+  bceBackward: [arg2, 64],
+  bceWithLogitsForward: [arg2, 64],
+  bceWithLogitsBackward: [arg2, 64],
+  sgdStep: [arg3, 64],
+  adamStep: [arg4, 32],
+};
+
+type Kernel = (...args: any[]) => unknown;
+
+/**
+ * Whether backendFor() sends this call of a kernel to the reference backend when the native
+ * one is selected (for tests and the benchmark's notes).
+ */
+export function runsInTypeScript(kernel: keyof Backend, args: readonly unknown[]): boolean {
+  const rule = SMALL_RULES[kernel];
+  return (
+    rule !== undefined && rule[0](args[0], args[1], args[2], args[3], args[4], args[5]) <= rule[1]
+  );
+}
+
+/**
+ * The native backend with its small calls sent to the reference backend, which computes the
+ * same results to float32 rounding: a 2-2-1 network's every kernel is a few elements, and
+ * there the price of crossing into C++ is most of the time. Kernels without a rule (ones added
+ * later) always run natively.
+ */
+function sizeDispatched(native: Backend): Backend {
+  const routed: Record<string, unknown> = { ...native };
+  for (const [name, [work, limit]] of Object.entries(SMALL_RULES) as [string, SmallRule][]) {
+    const small = (referenceBackend as unknown as Record<string, Kernel>)[name];
+    const big = (native as unknown as Record<string, Kernel>)[name];
+    // Thirteen positional parameters (gemm's count) rather than ...rest: no array per call;
+    // a kernel ignores the undefined ones past its own.
+    routed[name] = (
+      a0: any,
+      a1: any,
+      a2: any,
+      a3: any,
+      a4: any,
+      a5: any,
+      a6: any,
+      a7: any,
+      a8: any,
+      a9: any,
+      a10: any,
+      a11: any,
+      a12: any,
+    ) =>
+      work(a0, a1, a2, a3, a4, a5) <= limit
+        ? small.call(referenceBackend, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12)
+        : big.call(native, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12);
+  }
+  return routed as unknown as Backend;
+}
+
+let routedFor: Backend | null = null;
+let routed: Backend | null = null;
 
 /**
  * The backend that computes on these data: float64 always runs on the reference backend
- * (the native kernels are float32), float32 on the selected one.
+ * (the native kernels are float32), float32 on the selected one, with calls too small to be
+ * worth the native call sent to the reference backend.
  */
 export function backendFor(data: FloatArray): Backend {
-  return data instanceof Float64Array ? referenceBackend : getBackend();
+  if (data instanceof Float64Array) return referenceBackend;
+  const backend = getBackend();
+  if (backend === referenceBackend) return backend;
+  if (routedFor !== backend) {
+    routed = sizeDispatched(backend);
+    routedFor = backend;
+  }
+  return routed!;
 }
 
 /** A new zeroed array of the same element type as like. */

@@ -25,72 +25,118 @@ export function record(
   inputs: readonly Tensor[],
   backward: GradNode['backward'],
 ): Tensor {
-  if (!isGradEnabled() || !inputs.some((t) => t.requiresGrad)) return out;
+  if (!isGradEnabled() || !anyRequiresGrad(inputs)) return out;
   out.requiresGrad = true;
   out.gradFn = { name, inputs, backward };
   return out;
 }
 
-/** A gradient waiting to be used, and whether the engine may write into it. */
-interface Pending {
-  data: FloatArray;
-  owned: boolean;
+function anyRequiresGrad(inputs: readonly Tensor[]): boolean {
+  for (let i = 0; i < inputs.length; i++) if (inputs[i].requiresGrad) return true;
+  return false;
 }
 
-/**
- * Orders the graph below root so that every tensor comes after all the tensors computed from
- * it. Iterative depth-first search: a chain 100,000 ops deep must not overflow the stack.
- */
-function topologicalOrder(root: Tensor): Tensor[] {
-  const order: Tensor[] = [];
-  const visited = new Set<Tensor>([root]);
-  const stack: { tensor: Tensor; next: number }[] = [{ tensor: root, next: 0 }];
+// ---------------------------------------------------------------------------------------------
+// The backward pass. It runs once per training step, often on graphs of a handful of tiny ops,
+// so it allocates nothing per tensor: each tensor of the graph gets a slot (an index into the
+// reused arrays below) for the pass, found through the two scratch fields Tensor keeps for it.
 
-  while (stack.length > 0) {
-    const frame = stack[stack.length - 1];
-    const inputs = frame.tensor.gradFn?.inputs ?? [];
-    if (frame.next < inputs.length) {
-      const input = inputs[frame.next++];
-      if (input.requiresGrad && !visited.has(input)) {
-        visited.add(input);
-        stack.push({ tensor: input, next: 0 });
+/** Numbers the passes, so a tensor's slot is valid only in the pass that gave it. */
+let pass = 0;
+/** Per slot: the tensor, its pending gradient, and whether the engine may write into it. */
+const slotTensor: (Tensor | null)[] = [];
+const slotGrad: (FloatArray | null)[] = [];
+const slotOwned: boolean[] = [];
+/** The depth-first search's stack: a tensor and the index of its next input to visit. */
+const stackTensor: (Tensor | null)[] = [];
+const stackNext: number[] = [];
+
+/**
+ * Gives every tensor below root that requires a gradient a slot, in an order where every
+ * tensor comes after all the tensors computed from it (slot 0 is root); returns their count.
+ * Iterative depth-first search: a chain 100,000 ops deep must not overflow the stack.
+ */
+function assignSlots(root: Tensor): number {
+  pass++;
+  root._pass = pass;
+  let count = 0;
+  let deepest = 1;
+  stackTensor[0] = root;
+  stackNext[0] = 0;
+  let depth = 1;
+  while (depth > 0) {
+    const tensor = stackTensor[depth - 1]!;
+    const inputs = tensor.gradFn === null ? NO_INPUTS : tensor.gradFn.inputs;
+    const next = stackNext[depth - 1];
+    if (next < inputs.length) {
+      stackNext[depth - 1] = next + 1;
+      const input = inputs[next];
+      if (input.requiresGrad && input._pass !== pass) {
+        input._pass = pass;
+        stackTensor[depth] = input;
+        stackNext[depth] = 0;
+        depth++;
+        if (depth > deepest) deepest = depth;
       }
       continue;
     }
-    order.push(frame.tensor);
-    stack.pop();
+    // Post-order: every input of tensor has its place already; reversed below.
+    slotTensor[count++] = tensor;
+    depth--;
   }
-  return order.reverse();
+  stackTensor.fill(null, 0, deepest);
+
+  // Reverse the post-order, so root comes first and leaves last.
+  for (let i = 0, j = count - 1; i < j; i++, j--) {
+    const t = slotTensor[i];
+    slotTensor[i] = slotTensor[j];
+    slotTensor[j] = t;
+  }
+  for (let i = 0; i < count; i++) {
+    slotTensor[i]!._slot = i;
+    slotGrad[i] = null;
+    slotOwned[i] = false;
+  }
+  return count;
 }
 
-function accumulate(pending: Map<Tensor, Pending>, tensor: Tensor, grad: Pending): void {
-  const existing = pending.get(tensor);
-  if (existing === undefined) {
-    pending.set(tensor, grad);
+const NO_INPUTS: readonly Tensor[] = [];
+
+/** Adds grad into the pending gradient of the tensor in slot; gradients of reuse add up. */
+function accumulate(slot: number, grad: FloatArray, owned: boolean): void {
+  const existing = slotGrad[slot];
+  if (existing === null) {
+    slotGrad[slot] = grad;
+    slotOwned[slot] = owned;
     return;
   }
-
-  // Gradients of a tensor used more than once add up.
-  const sum = existing.owned ? existing.data : allocLike(grad.data, grad.data.length);
-  addInto(existing.data, grad.data, sum);
-  pending.set(tensor, { data: sum, owned: true });
+  const sum = slotOwned[slot] ? existing : allocLike(grad, grad.length);
+  addInto(existing, grad, sum);
+  slotGrad[slot] = sum;
+  slotOwned[slot] = true;
 }
 
 /** out = a + b for arrays of one length. */
 function addInto(a: FloatArray, b: FloatArray, out: FloatArray): void {
-  const shape = [a.length];
+  const n = a.length;
+  // A few elements are added here directly; the kernel's shape handling costs more.
+  if (n <= 16) {
+    for (let i = 0; i < n; i++) out[i] = a[i] + b[i];
+    return;
+  }
+  const shape = [n];
   backendFor(a).binaryForward('add', a, shape, b, shape, out, shape);
 }
 
-function addIntoLeaf(leaf: Tensor, grad: Pending): void {
+function addIntoLeaf(leaf: Tensor, grad: FloatArray, owned: boolean): void {
   if (leaf.grad === null) {
-    const data = grad.owned ? grad.data : grad.data.slice();
+    const data = owned ? grad : grad.slice();
     // The leaf's own class builds its gradient; importing Tensor here would be circular.
     const TensorClass = leaf.constructor as new (d: FloatArray, s: readonly number[]) => Tensor;
     leaf.grad = new TensorClass(data, leaf.shape);
     return;
   }
-  addInto(leaf.grad.data, grad.data, leaf.grad.data);
+  addInto(leaf.grad.data, grad, leaf.grad.data);
 }
 
 function seedGradient(root: Tensor, gradient: Tensor | undefined): FloatArray {
@@ -101,7 +147,7 @@ function seedGradient(root: Tensor, gradient: Tensor | undefined): FloatArray {
           `${shapeString(root.shape)}; only a one-element tensor can omit it`,
       );
     }
-    const one = root.data.slice(0, 1);
+    const one = allocLike(root.data, 1);
     one[0] = 1;
     return one;
   }
@@ -117,6 +163,40 @@ function seedGradient(root: Tensor, gradient: Tensor | undefined): FloatArray {
   return gradient.data;
 }
 
+/** True when grads holds g at an index other than i (one array returned for two inputs). */
+function sharedElsewhere(grads: readonly (FloatArray | null)[], g: FloatArray, i: number) {
+  for (let j = 0; j < grads.length; j++) if (j !== i && grads[j] === g) return true;
+  return false;
+}
+
+/**
+ * Passes the gradient of the tensor in slot through its op's backward (the chain rule) to
+ * its inputs, or into its .grad when it is a leaf.
+ */
+function propagate(slot: number): void {
+  const tensor = slotTensor[slot]!;
+  const grad = slotGrad[slot]!;
+  const owned = slotOwned[slot];
+  slotGrad[slot] = null;
+
+  const node = tensor.gradFn;
+  if (node === null) {
+    addIntoLeaf(tensor, grad, owned);
+    return;
+  }
+  const inputGrads = node.backward(grad);
+  const inputs = node.inputs;
+  for (let i = 0; i < inputs.length; i++) {
+    const input = inputs[i];
+    const g = inputGrads[i];
+    if (!input.requiresGrad || g === null || g === undefined) continue;
+    // The engine may write into an array handed to one input only, and made by the backward
+    // (or given to it by the engine as writable).
+    const mayWrite = !sharedElsewhere(inputGrads, g, i) && (g !== grad || owned);
+    accumulate(input._slot, g, mayWrite);
+  }
+}
+
 /**
  * Reverse-mode differentiation from root: walks the graph from the output back to the
  * leaves, passing each op's output gradient through its backward (the chain rule) and
@@ -129,28 +209,17 @@ export function backward(root: Tensor, gradient?: Tensor): void {
         '(was it computed inside noGrad(), or from tensors without requiresGrad?)',
     );
   }
-  const pending = new Map<Tensor, Pending>();
-  pending.set(root, { data: seedGradient(root, gradient), owned: false });
-
-  for (const tensor of topologicalOrder(root)) {
-    const grad = pending.get(tensor);
-    if (grad === undefined) continue;
-    pending.delete(tensor);
-
-    const node = tensor.gradFn;
-    if (node === null) {
-      addIntoLeaf(tensor, grad);
-      continue;
+  const seed = seedGradient(root, gradient);
+  const count = assignSlots(root);
+  slotGrad[0] = seed;
+  slotOwned[0] = false;
+  try {
+    for (let slot = 0; slot < count; slot++) {
+      if (slotGrad[slot] !== null) propagate(slot);
     }
-    const inputGrads = node.backward(grad.data);
-    node.inputs.forEach((input, i) => {
-      const g = inputGrads[i];
-      if (!input.requiresGrad || g === null || g === undefined) return;
-      // The engine may write into an array handed to one input only, and made by the backward
-      // (or given to it by the engine as writable).
-      const once = inputGrads.indexOf(g) === inputGrads.lastIndexOf(g);
-      const owned = once && (g !== grad.data || grad.owned);
-      accumulate(pending, input, { data: g, owned });
-    });
+  } finally {
+    // Let the graph and its gradients go; a backward that threw leaves nothing behind.
+    slotTensor.fill(null, 0, count);
+    slotGrad.fill(null, 0, count);
   }
 }

@@ -42,7 +42,7 @@ export function doctorReport(version: string): DoctorReport {
       arch: process.arch,
       libc: libc(),
       cpu: os.cpus()[0]?.model.trim() ?? 'unknown',
-      cores: os.availableParallelism(),
+      cores: os.availableParallelism?.() ?? os.cpus().length,
     },
   };
   if (backend.blas !== undefined) report.blas = describeBlas(backend.blas);

@@ -10,6 +10,13 @@ import { Module } from './module';
  * const model = new Sequential(new Linear(784, 256), new ReLU(), new Linear(256, 10));
  * model.at(2); // the second Linear
  */
+/** '0', '1', ...: the children's names, made once. */
+const names: string[] = [];
+function childName(i: number): string {
+  while (names.length <= i) names.push(String(names.length));
+  return names[i];
+}
+
 export class Sequential extends Module {
   /** The number of modules. */
   readonly length: number;
@@ -36,12 +43,13 @@ export class Sequential extends Module {
 
   /** The module registered as String(i), for an index already known to be in range. */
   private module(i: number): Module {
-    return (this as unknown as Record<string, Module>)[String(i)];
+    return (this as unknown as Record<string, Module>)[childName(i)];
   }
 
   forward(x: Tensor): Tensor {
     let out = x;
-    for (const module of this) out = module.forward(out);
+    // A plain loop: forward runs every training step, and a generator costs an object per call.
+    for (let i = 0; i < this.length; i++) out = this.module(i).forward(out);
     return out;
   }
 }

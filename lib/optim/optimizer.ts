@@ -72,6 +72,19 @@ function copyOptions<T extends object>(options: T): T {
   return copy as T;
 }
 
+/** Whether every option of `last` (arrays element by element) still has its value in group. */
+function sameOptions(group: object, last: Record<string, unknown>): boolean {
+  const now = group as Record<string, unknown>;
+  for (const key in last) {
+    const a = now[key];
+    const b = last[key];
+    if (a === b) continue;
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  }
+  return true;
+}
+
 function copyBuffer(source: FloatArray, dtype: Tensor['dtype']): FloatArray {
   return dtype === 'float64' ? Float64Array.from(source) : Float32Array.from(source);
 }
@@ -189,9 +202,9 @@ export abstract class Optimizer<O extends object> {
    * kernel (the reference backend for float64 parameters).
    */
   step(): void {
-    this.paramGroups.forEach((group, g) => {
-      // Options are mutable between steps (learning-rate schedules), so check them each time.
-      this.validate(group, (option) => `${this.name}(paramGroups[${g}].${option})`);
+    for (let g = 0; g < this.paramGroups.length; g++) {
+      const group = this.paramGroups[g];
+      this.validateChanged(group, g);
       for (const param of group.params) {
         const grad = param.grad;
         if (grad === null) continue;
@@ -204,7 +217,22 @@ export abstract class Optimizer<O extends object> {
         }
         this.updateParameter(backendFor(param.data), param, grad, group);
       }
-    });
+    }
+  }
+
+  /** Each group's options as they were when they last passed validate(). */
+  private readonly validated = new WeakMap<object, Record<string, unknown>>();
+
+  /**
+   * Options are mutable between steps (learning-rate schedules), so they are checked again
+   * whenever one changed since the last check; a step with the same options skips it.
+   */
+  private validateChanged(group: ParamGroup<O>, g: number): void {
+    const last = this.validated.get(group);
+    if (last !== undefined && sameOptions(group, last)) return;
+    this.validate(group, (option) => `${this.name}(paramGroups[${g}].${option})`);
+    const { params: _params, ...options } = group;
+    this.validated.set(group, copyOptions(options) as Record<string, unknown>);
   }
 
   /** Sets the gradient of every parameter to null, as PyTorch's zero_grad(set_to_none=True). */

@@ -7,12 +7,36 @@ export function numel(shape: readonly number[]): number {
   return n;
 }
 
+/**
+ * The number of elements of a shape, or -1 when it is not a list of non-negative integers:
+ * checkShape and numel in one loop, for the Tensor constructor that every op runs.
+ */
+export function checkedNumel(shape: unknown): number {
+  if (!Array.isArray(shape)) return -1;
+  let n = 1;
+  for (let i = 0; i < shape.length; i++) {
+    const d = shape[i];
+    if (!Number.isInteger(d) || d < 0) return -1;
+    n *= d;
+  }
+  return n;
+}
+
 /** Throws unless shape is a list of non-negative integers. */
 export function checkShape(where: string, shape: unknown): readonly number[] {
-  if (!Array.isArray(shape) || shape.some((d) => !Number.isInteger(d) || d < 0)) {
+  if (!Array.isArray(shape) || !allSizes(shape)) {
     throw rangeError(where, 'a shape of non-negative integers', shape);
   }
   return shape as number[];
+}
+
+/** Every element a non-negative integer; a plain loop, as every op's output passes here. */
+function allSizes(shape: unknown[]): boolean {
+  for (let i = 0; i < shape.length; i++) {
+    const d = shape[i];
+    if (!Number.isInteger(d) || (d as number) < 0) return false;
+  }
+  return true;
 }
 
 /** NumPy broadcasting of two shapes, or a RangeError naming both. */
@@ -46,5 +70,7 @@ export function splitAt(shape: readonly number[], dim: number): [number, number,
 }
 
 export function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

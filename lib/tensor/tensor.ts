@@ -4,7 +4,7 @@ import type { GradNode } from '../autograd/engine';
 import * as engine from '../autograd/engine';
 import * as ops from '../autograd/ops';
 import { randomFloat, randomNormal } from './random';
-import { checkShape, numel } from './shape';
+import { checkedNumel, checkShape, numel } from './shape';
 
 export type DType = 'float32' | 'float64';
 
@@ -35,20 +35,26 @@ export class Tensor {
   grad: Tensor | null = null;
   /** The op that produced this tensor, or null for a leaf. */
   gradFn: GradNode | null = null;
+  /** @internal The backward pass that last reached this tensor (autograd/engine.ts). */
+  _pass = 0;
+  /** @internal Its place in that pass's order (autograd/engine.ts). */
+  _slot = 0;
 
   constructor(data: FloatArray, shape: readonly number[], requiresGrad = false) {
     if (!(data instanceof Float32Array || data instanceof Float64Array)) {
       throw typeError('Tensor(data)', 'a Float32Array or Float64Array', data);
     }
-    checkShape('Tensor(shape)', shape);
-    if (numel(shape) !== data.length) {
+    const n = checkedNumel(shape);
+    if (n < 0) checkShape('Tensor(shape)', shape);
+    if (n !== data.length) {
       throw new RangeError(
         `Tensor: expected ${numel(shape)} elements for shape ${shapeString(shape)}, ` +
           `received ${data.length}`,
       );
     }
     this.data = data;
-    this.shape = Object.freeze([...shape]);
+    // A frozen shape (another tensor's) cannot change under this one: share it.
+    this.shape = Object.isFrozen(shape) ? shape : Object.freeze([...shape]);
     this.requiresGrad = requiresGrad;
   }
 

@@ -1,16 +1,49 @@
 // Matrix products through OpenBLAS, and the knobs of its thread pool. nodegrad's own kernels
 // run on the calling thread, so this pool is the only one in the process.
 //
-// The thread count is left to OpenBLAS per call: it already runs products below its size
-// threshold on one thread. Measured on 2 cores (OpenBLAS 0.3.21, Cooperlake kernels), the MNIST
-// MLP's products at batch 64 ran 1.4-1.8x faster on 2 threads than on 1, and the 64x10x128
-// output layer equally fast on both, so no shape here is worth forcing onto one thread.
+// Products smaller than kSingleThreadBelow multiply-adds run on one thread whatever threads()
+// says. Measured with bench/ (W2, W3) on the 2-core machine while other jobs ran: every
+// product of the MNIST MLP at batch 64 was as fast or faster on one thread, 512^3 and up
+// faster on two (183 against 95 GFLOPS), and a 2-thread training epoch sometimes 5x slower
+// than a 1-thread one when another process held the second core (OpenBLAS's threads spin
+// waiting for each other). bench/NOTES.md has the numbers.
 
 #include <cblas.h>
+
+#include <atomic>
+#include <cstdint>
 
 #include "kernels.h"
 
 namespace nodegrad {
+
+namespace {
+
+// 2^24: every product of the MNIST MLP at batch 64 is below it, 256^3 is not.
+constexpr int64_t kSingleThreadBelow = int64_t{1} << 24;
+
+// The count threads() asked for (0: OpenBLAS's own default), and the count OpenBLAS is set
+// to now; gemm switches between 1 and the former per call.
+std::atomic<int> requested{0};
+std::atomic<int> active{0};
+
+int requested_threads() {
+  int r = requested.load(std::memory_order_relaxed);
+  if (r == 0) {
+    r = openblas_get_num_threads();
+    requested.store(r, std::memory_order_relaxed);
+    active.store(r, std::memory_order_relaxed);
+  }
+  return r;
+}
+
+void use_threads(int threads) {
+  if (active.load(std::memory_order_relaxed) == threads) return;
+  openblas_set_num_threads(threads);
+  active.store(threads, std::memory_order_relaxed);
+}
+
+}  // namespace
 
 void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda,
           const float* b, int ldb, float beta, float* c, int ldc) {
@@ -26,6 +59,9 @@ void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const fl
     return;
   }
 
+  const int64_t work = static_cast<int64_t>(m) * n * k;
+  const int threads = requested_threads();
+  use_threads(work < kSingleThreadBelow ? 1 : threads);
   cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
               trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
@@ -34,8 +70,11 @@ const char* blas_config() { return openblas_get_config(); }
 
 const char* blas_core_name() { return openblas_get_corename(); }
 
-int blas_threads() { return openblas_get_num_threads(); }
+int blas_threads() { return requested_threads(); }
 
-void blas_set_threads(int threads) { openblas_set_num_threads(threads); }
+void blas_set_threads(int threads) {
+  requested.store(threads, std::memory_order_relaxed);
+  use_threads(threads);
+}
 
 }  // namespace nodegrad
