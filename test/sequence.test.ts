@@ -127,6 +127,17 @@ describe('layers', () => {
     ]);
     expect(out.shape).toEqual([2, 2, 3]);
     expect(Array.from(out.data.slice(6, 9))).toEqual(Array.from(emb.weight.data.slice(6, 9)));
+    expect(
+      emb.forward(
+        tensor([
+          [0, 5],
+          [2, 2],
+        ]),
+      ).data,
+    ).toEqual(out.data);
+    expect(() => emb.forward(tensor([1, 2.5]))).toThrow(
+      'Embedding(6, 3)(indices[1]): expected an integer, received 2.5',
+    );
   });
 
   it('bad input gets a clear error naming the layer, the expected and the received', () => {

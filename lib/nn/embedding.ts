@@ -5,11 +5,19 @@ import type { DType, NestedArray } from '../tensor';
 import { normal_ } from './init';
 import { Module } from './module';
 
-/** Indices as an embedding takes them: an Int32Array (1-D, or with a shape), nested numbers. */
-export type IndexInput = Int32Array | NestedArray | readonly number[];
+/**
+ * Indices as an embedding takes them: an Int32Array (1-D, or with a shape), nested numbers, or
+ * a tensor of whole numbers (its shape is the indices' shape).
+ */
+export type IndexInput = Int32Array | NestedArray | readonly number[] | Tensor;
 
 /** Flattens nested integer arrays into an Int32Array and their shape. */
 function toIndices(where: string, input: IndexInput, shape?: readonly number[]) {
+  if (input instanceof Tensor) {
+    const bad = input.data.findIndex((v) => !Number.isInteger(v));
+    if (bad >= 0) throw typeError(`${where}(indices[${bad}])`, 'an integer', input.data[bad]);
+    return { indices: Int32Array.from(input.data), shape: shape ?? input.shape };
+  }
   if (input instanceof Int32Array) {
     const s = shape ?? [input.length];
     if (s.reduce((a, b) => a * b, 1) !== input.length) {

@@ -17,3 +17,5 @@ export type {
 } from './fit';
 export { countCorrect } from './metrics';
 export type { Target } from './metrics';
+export { trainInWorker, workerTask } from './worker';
+export type { TrainInWorkerOptions, WorkerTaskContext } from './worker';
