@@ -35,8 +35,9 @@ describe('CharWindows', () => {
   const tokens = Int32Array.from({ length: 50 }, (_, i) => i);
 
   it('gives each window and its targets shifted by one character', () => {
-    const { inputs, targets, batch, context } = new CharWindows(tokens, 4).windowsAt([0, 10]);
-    expect([batch, context]).toEqual([2, 4]);
+    const windows = new CharWindows(tokens, 4).windowsAt([0, 10]);
+    const { tokens: inputs, targets, batch, time } = windows;
+    expect([batch, time]).toEqual([2, 4]);
     expect(Array.from(inputs)).toEqual([0, 1, 2, 3, 10, 11, 12, 13]);
     expect(Array.from(targets)).toEqual([1, 2, 3, 4, 11, 12, 13, 14]);
   });
@@ -45,11 +46,11 @@ describe('CharWindows', () => {
     const a = new CharWindows(tokens, 8, 3).sample(5);
     const b = new CharWindows(tokens, 8, 3).sample(5);
     const c = new CharWindows(tokens, 8, 4).sample(5);
-    expect(Array.from(a.inputs)).toEqual(Array.from(b.inputs));
-    expect(Array.from(a.inputs)).not.toEqual(Array.from(c.inputs));
+    expect(Array.from(a.tokens)).toEqual(Array.from(b.tokens));
+    expect(Array.from(a.tokens)).not.toEqual(Array.from(c.tokens));
     // Every window is a run of consecutive tokens that fits in the text.
     for (let w = 0; w < 5; w++) {
-      const start = a.inputs[w * 8];
+      const start = a.tokens[w * 8];
       expect(start + 8).toBeLessThan(50);
       expect(a.targets[w * 8 + 7]).toBe(start + 8);
     }

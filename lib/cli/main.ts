@@ -6,16 +6,18 @@
  *   nodegrad evaluate --model mnist-mlp.safetensors
  *   nodegrad predict --model mnist-mlp.safetensors --index 17
  *   nodegrad doctor [--json]
+ *   nodegrad train text [--file F] [--steps 2000] ...   (a character-level GPT)
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 
-import { backendInfo, setBackend } from '../backend';
 import type { BackendName } from '../backend';
 import { debug } from '../debug';
 import type { EpochLogs } from '../train';
 import { addDoctorCommand } from './doctor';
+import { backendOption, count, describeBackend, integer, positive, useBackend } from './options';
+import { isTextTraining, textProgram } from './text-command';
 import { evaluateMnist, predictMnist, trainMnist } from './mnist-job';
 import { MNIST_MODELS, type MnistModelName } from './mnist-models';
 import type { OptimizerName } from './mnist-job';
@@ -55,9 +57,11 @@ interface TrainFlags {
  */
 export async function main(args: string[], io: CliIO = process): Promise<number> {
   const print = (line = '') => io.stdout.write(`${line}\n`);
-  const program = buildProgram(io, print);
+  // `train text` has options of its own: it is a program of its own.
+  const text = isTextTraining(args);
+  const program = text ? textProgram(io, print) : buildProgram(io, print);
   try {
-    await program.parseAsync(args, { from: 'user' });
+    await program.parseAsync(text ? args.slice(2) : args, { from: 'user' });
     return 0;
   } catch (error) {
     // Commander has already printed its own message (or the help, with exit code 0).
@@ -186,22 +190,6 @@ function buildProgram(io: CliIO, print: (line?: string) => void): Command {
   return program;
 }
 
-function backendOption(): Option {
-  return new Option('--backend <name>', 'compute backend (default: native, if it loads)').choices([
-    'native',
-    'reference',
-  ]);
-}
-
-function useBackend(name: BackendName | undefined): void {
-  if (name !== undefined) setBackend(name);
-}
-
-function describeBackend(): string {
-  const info = backendInfo();
-  return info.simd === undefined ? `${info.name} backend` : `${info.name} backend (${info.simd})`;
-}
-
 function describeOptimizer(flags: TrainFlags & { lr: number }): string {
   const momentum = flags.optimizer === 'sgd' ? ` momentum ${flags.momentum}` : '';
   return `${flags.optimizer} lr ${flags.lr}${momentum}`;
@@ -218,36 +206,15 @@ function epochLine(logs: EpochLogs, epochs: number): string {
   ].join('  ');
 }
 
-function count(n: number): string {
-  return n.toLocaleString('en-US');
-}
-
 function percent(fraction: number): string {
   return `${(100 * fraction).toFixed(2)}%`;
 }
 
 function dataset(value: string): string {
-  if (value !== 'mnist') throw new InvalidArgumentError('the only dataset is mnist.');
-  return value;
-}
-
-function integer(min: number, max = Number.MAX_SAFE_INTEGER): (value: string) => number {
-  return (value) => {
-    const n = Number(value);
-    if (!/^[+-]?\d+$/.test(value.trim()) || n < min || n > max) {
-      const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
-      throw new InvalidArgumentError(`expected an integer ${range}.`);
-    }
-    return n;
-  };
-}
-
-function positive(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) {
-    throw new InvalidArgumentError('expected a positive number.');
+  if (value !== 'mnist') {
+    throw new InvalidArgumentError('expected mnist (or text, as `nodegrad train text`).');
   }
-  return n;
+  return value;
 }
 
 function fraction(value: string): number {

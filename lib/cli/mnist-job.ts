@@ -157,7 +157,7 @@ export async function trainMnist(options: TrainOptions): Promise<TrainResult> {
 }
 
 /** Fails before training, not after it, when the weights could not be saved. */
-function checkWritableDirectory(file: string): void {
+export function checkWritableDirectory(file: string): void {
   const problem = outputProblem(path.resolve(file));
   if (problem !== null) {
     throw new RangeError(

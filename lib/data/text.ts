@@ -113,12 +113,12 @@ export class CharVocabulary {
   }
 }
 
-/** A batch of windows: inputs and next-character targets, each [batch, context] row-major. */
+/** A batch of windows: tokens and next-character targets, each [batch, time] row-major. */
 export interface CharBatch {
-  inputs: Int32Array;
+  tokens: Int32Array;
   targets: Int32Array;
   batch: number;
-  context: number;
+  time: number;
 }
 
 /**
@@ -128,7 +128,7 @@ export interface CharBatch {
  *
  * @example
  * const windows = new CharWindows(vocab.encode(text), 64, 0);
- * const { inputs, targets } = windows.sample(32); // each [32 * 64]
+ * const { tokens, targets } = windows.sample(32); // each [32 * 64]
  */
 export class CharWindows {
   readonly tokens: Int32Array;
@@ -165,14 +165,14 @@ export class CharWindows {
   /** The windows starting at these token positions, in this order. */
   windowsAt(starts: readonly number[]): CharBatch {
     const t = this.context;
-    const inputs = new Int32Array(starts.length * t);
+    const tokens = new Int32Array(starts.length * t);
     const targets = new Int32Array(starts.length * t);
     starts.forEach((start, b) => {
       checkInt('CharWindows.windowsAt(start)', start, 0, this.length - 1);
-      inputs.set(this.tokens.subarray(start, start + t), b * t);
+      tokens.set(this.tokens.subarray(start, start + t), b * t);
       targets.set(this.tokens.subarray(start + 1, start + t + 1), b * t);
     });
-    return { inputs, targets, batch: starts.length, context: t };
+    return { tokens, targets, batch: starts.length, time: t };
   }
 }
 

@@ -1,9 +1,10 @@
 import { attentionHeads } from '../autograd/ops-attention';
 import type { AttentionMasks, ProjectionView } from '../autograd/ops-attention';
 import { checkInt, rangeError, shapeString, typeError, verbatim } from '../errors';
-import { Tensor, uniform, zeros } from '../tensor';
+import { Tensor, zeros } from '../tensor';
 import type { DType } from '../tensor';
 import { linear } from './functional';
+import { xavierUniform_ } from './init';
 import { Linear } from './linear';
 import { Module } from './module';
 
@@ -61,9 +62,7 @@ export class MultiheadAttention extends Module {
     this.headDim = embedDim / numHeads;
     this.batchFirst = batchFirst;
 
-    // Xavier-uniform over [3E, E]: bound √(6 / (fanIn + fanOut)) = √(6 / 4E).
-    const bound = Math.sqrt(6 / (4 * embedDim));
-    this.in_proj_weight = this.param(uniform([3 * embedDim, embedDim], -bound, bound, { dtype }));
+    this.in_proj_weight = this.param(xavierUniform_(zeros([3 * embedDim, embedDim], { dtype })));
     this.in_proj_bias = bias ? this.param(zeros([3 * embedDim], { dtype })) : null;
     this.out_proj = new Linear(embedDim, embedDim, bias, { dtype });
     this.out_proj.bias?.data.fill(0);

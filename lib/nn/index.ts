@@ -9,6 +9,8 @@ export type { AttentionMasks, MultiheadAttentionOptions } from './attention';
 export { TransformerEncoderLayer } from './transformer';
 export type { TransformerEncoderLayerOptions } from './transformer';
 export { causalMask } from '../autograd/ops-attention';
+export { GPT } from './gpt';
+export type { GenerateOptions, GPTConfig, TokenBatch } from './gpt';
 export { Sequential } from './sequential';
 export { MSELoss, CrossEntropyLoss, BCELoss, BCEWithLogitsLoss } from './loss';
 export type { Reduction, GeluApproximate } from './functional';
