@@ -1,5 +1,7 @@
 import type { Tensor } from '../tensor';
 import { checkInt, typeError } from '../errors';
+import { fusableActivation, linearActivation } from './fused';
+import { Linear } from './linear';
 import { Module } from './module';
 
 /**
@@ -46,10 +48,26 @@ export class Sequential extends Module {
     return (this as unknown as Record<string, Module>)[childName(i)];
   }
 
+  /**
+   * Runs the modules in order. An nn.Linear directly followed by an nn.ReLU, nn.Sigmoid or
+   * nn.Tanh runs as one fused op (nn/fused.ts), with the same results.
+   */
   forward(x: Tensor): Tensor {
     let out = x;
     // A plain loop: forward runs every training step, and a generator costs an object per call.
-    for (let i = 0; i < this.length; i++) out = this.module(i).forward(out);
+    for (let i = 0; i < this.length; i++) {
+      const module = this.module(i);
+      if (module.constructor === Linear && i + 1 < this.length) {
+        const activation = this.module(i + 1);
+        const kind = fusableActivation(activation);
+        if (kind !== null) {
+          out = linearActivation(module as Linear, activation, kind, out);
+          i++;
+          continue;
+        }
+      }
+      out = module.forward(out);
+    }
     return out;
   }
 }
