@@ -362,7 +362,9 @@ describe('reference rows, columns and reductions', () => {
     ref.softmaxForward(x, 1, cols, y);
     const kept = (await settledArrayBuffers()) - before;
     expect(y[0]).toBe(2 ** -23);
-    expect(kept).toBeLessThan(2 ** 20);
+    // Half the scratch: a kept scratch shows in full, while other allocations of the test
+    // worker (its RPC buffers, a late sweep) stay far below this and made 1 MiB flaky.
+    expect(kept).toBeLessThan(2 ** 25);
   });
 
   it('reduceMax takes the first maximum on ties', () => {
