@@ -2,7 +2,7 @@
 // The install checks, slower than the unit tests, that CI runs after `npm test`
 // (`npm run test:install`). Each prints one line; the summary line counts them.
 //
-//   node tools/check-install.js [name ...]     names: pack install hidden qemu source cmake
+//   node tools/check-install.js [name ...]     names: pack install hidden qemu source cmake memory
 //
 // pack     `npm pack` builds the prebuild (prepack); the tarball holds it and no build/; ldd
 //          on the prebuild lists no libopenblas.
@@ -16,6 +16,9 @@
 //          trains to the losses of the scalar kernels here.
 // source   `npm rebuild nodegrad --build-from-source` in that project compiles a local build
 //          from the tarball's sources, which then loads and trains.
+// memory   tools/memory-flat.js on dist/: every MNIST network of the CLI trains 20,000 batches
+//          (the perceptron) or 2,000 (the others), then infers as many, and the resident
+//          memory after the last batch is within 5% of that after batch 1,000.
 // cmake    cmake-js builds CMakeLists.txt into its own directory; ldd lists no libopenblas,
 //          and the native kernel tests pass against that binary (NODEGRAD_ADDON).
 'use strict';
@@ -284,10 +287,22 @@ function cmake() {
   return `${addon}: ldd lists no libopenblas; kernel tests against it: ${plain}`;
 }
 
+/** Memory stays flat in long training and inference runs (tools/memory-flat.js). */
+function memory() {
+  const script = path.join(__dirname, 'memory-flat.js');
+  const child = run(process.execPath, [script], { cwd: ROOT, env: cleanEnv(), allowFailure: true });
+  const lines = child.stderr.trim().split('\n');
+  assert(
+    child.status === 0,
+    `memory-flat exited ${child.status ?? child.signal}:\n${lines.join('\n')}`,
+  );
+  return lines.join('\n  ');
+}
+
 // ---------------------------------------------------------------------------------------------
 // The run.
 
-const CHECKS = { pack, install, hidden, qemu, source, cmake };
+const CHECKS = { pack, install, hidden, qemu, source, cmake, memory };
 
 function main(names) {
   const unknown = names.filter((n) => !(n in CHECKS));
@@ -297,7 +312,8 @@ function main(names) {
     );
   }
   const chosen = names.length > 0 ? names : Object.keys(CHECKS);
-  if (chosen.some((n) => n !== 'pack' && n !== 'cmake') && !chosen.includes('pack')) {
+  const standalone = ['pack', 'cmake', 'memory'];
+  if (chosen.some((n) => !standalone.includes(n)) && !chosen.includes('pack')) {
     chosen.unshift('pack', 'install');
   }
   const counts = { passed: 0, failed: 0, skipped: 0 };
