@@ -10,7 +10,7 @@ import { Linear, Module, Sequential, crossEntropy, mseLoss } from '../lib/nn';
 import { SGD } from '../lib/optim';
 import { Tensor, manualSeed, randn, tensor } from '../lib/tensor';
 import { fit } from '../lib/train';
-import type { Batch, LossFn } from '../lib/train';
+import type { Batch, LossFn, Target } from '../lib/train';
 
 function model(): Sequential {
   manualSeed(1);
@@ -103,6 +103,101 @@ describe('fit refuses bad training data before the first step', () => {
     const ds = new TensorDataset(randn([4, 3]));
     expect(() => new DataLoader(ds, { batchSize: 0 })).toThrow(
       'DataLoader(batchSize): expected an integer >= 1, received 0',
+    );
+  });
+
+  describe('a DataLoader over any dataset: every sample, before the first step', () => {
+    /** A dataset of [Float32Array row, number label] samples, as a user would write one. */
+    const dataset = (rows: unknown[], labels: unknown[] = rows.map((_, i) => i % 4)) => ({
+      length: rows.length,
+      get: (i: number) => [rows[i], labels[i]] as [Float32Array, number],
+    });
+    const row = (...values: unknown[]) => values as unknown as Float32Array;
+    const good = () => Array.from({ length: 9 }, (_, i) => Float32Array.of(i, 1, 2));
+
+    const cases: [string, ReturnType<typeof dataset>, Error][] = [
+      [
+        'a ragged row',
+        dataset(Object.assign(good(), { 6: Float32Array.of(1, 2) })),
+        new RangeError(
+          'fit(trainLoader): sample 6: defaultCollate(samples[1][0]): expected a float32 tensor ' +
+            'of shape [3] like the first sample, received float32 [2]',
+        ),
+      ],
+      [
+        'rows of another length in a batch of their own',
+        dataset([...good().slice(0, 6), Float32Array.of(1, 2), Float32Array.of(3, 4)]),
+        new RangeError(
+          'fit(trainLoader): sample 6 input: expected shape [3] like sample 0, received [2]',
+        ),
+      ],
+      [
+        'a string where a number belongs',
+        dataset(Object.assign(good(), { 5: row(1, '2', 3) })),
+        new TypeError(
+          'fit(trainLoader): sample 5: defaultCollate(samples[1][0]): expected a Tensor, ' +
+            'received [1, "2", 3]',
+        ),
+      ],
+      [
+        'a string label',
+        dataset(good(), [0, 1, 2, '3', 0, 1, 2, 3, 0]),
+        new TypeError(
+          'fit(trainLoader): sample 3: defaultCollate(samples[1][1]): expected a number, ' +
+            'received "3"',
+        ),
+      ],
+      [
+        'a NaN input',
+        dataset(Object.assign(good(), { 8: Float32Array.of(1, NaN, 3) })),
+        new RangeError('fit(trainLoader): sample 8 input: expected finite values, received NaN'),
+      ],
+      [
+        'a label outside the classes',
+        dataset(good(), [0, 1, 2, 3, 0, 1, 2, 3, 4]),
+        new RangeError(
+          'fit(trainLoader): sample 8 target: expected a class index in [0, 4), received 4',
+        ),
+      ],
+    ];
+
+    it.each(cases)('names the sample with %s', async (_name, data, error) => {
+      const m = model();
+      const before = weights(m);
+      const loader = new DataLoader(data, { batchSize: 2, shuffle: true, seed: 1 });
+      const run = fit(m, loader, options(m));
+      await expect(run).rejects.toThrow(error);
+      await expect(run).rejects.toBeInstanceOf(error.constructor);
+      expect(weights(m)).toEqual(before);
+    });
+
+    it('trains on a dataset with none of these faults', async () => {
+      const m = model();
+      const loader = new DataLoader(dataset(good()), { batchSize: 2 });
+      const history = await fit(m, loader, options(m));
+      expect(history.epochs[0].samples).toBe(9);
+    });
+  });
+
+  it('checks float class indices when the loss is cross-entropy, and not otherwise', async () => {
+    const m = model();
+    const labels = tensor([0, 1, 2, 3, 7, 1]);
+    const loader = new DataLoader(new TensorDataset(randn([6, 3]), labels), { batchSize: 4 });
+    await expect(fit(m, loader, options(m))).rejects.toThrow(
+      new RangeError(
+        'fit(trainLoader): sample 4 (column 1): expected a class index in [0, 4), received 7',
+      ),
+    );
+    // For another loss the same numbers are regression targets, which may be anything finite.
+    const scores = (out: Tensor, y: Target) => mseLoss(out.sum(1), y as Tensor);
+    const history = await fit(m, loader, { ...options(m), loss: scores });
+    expect(history.epochs[0].samples).toBe(6);
+  });
+
+  it('refuses an empty array of batches', async () => {
+    const m = model();
+    await expect(fit(m, [], options(m))).rejects.toThrow(
+      new RangeError('fit: expected a training loader with at least one batch, received none'),
     );
   });
 

@@ -110,11 +110,15 @@ export class DataLoader<T, B = Collated<T>> implements Iterable<B> {
     const batches = this.length;
     for (let b = 0; b < batches; b++) {
       const indices = order.subarray(b * this.batchSize, (b + 1) * this.batchSize);
-      yield this.makeBatch(indices);
+      yield this.batchOf(indices);
     }
   }
 
-  private makeBatch(indices: Int32Array): B {
+  /**
+   * The batch of the samples at these dataset indices, built as an epoch builds its batches
+   * (fit builds them in order with it to check the training set before the first step).
+   */
+  batchOf(indices: Int32Array): B {
     const dataset = this.dataset;
     if (this.collate === null && typeof dataset.getBatch === 'function') {
       return dataset.getBatch(indices);

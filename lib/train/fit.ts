@@ -5,6 +5,8 @@ import { Tensor, noGrad } from '../tensor';
 import { getRngState, setRngState } from '../tensor/random';
 import { DataLoader } from '../data/dataloader';
 import { Module } from '../nn/module';
+import { crossEntropy } from '../nn/functional';
+import { CrossEntropyLoss } from '../nn/loss';
 import { checkInt, rangeError, shapeString, typeError } from '../errors';
 import { debug } from '../debug';
 import { countCorrect } from './metrics';
@@ -120,9 +122,11 @@ export interface FitOptions {
    */
   nonFiniteLoss?: 'throw' | 'warn';
   /**
-   * Check the training data for NaN or infinite values and class indices outside the model's
-   * outputs (default true): all of it before the first step for a DataLoader over a
-   * TensorDataset or an array of batches, other sources batch by batch before their step.
+   * Check the training data for NaN or infinite values, class indices outside the model's
+   * outputs, and samples that do not batch with the others (default true): all of it before
+   * the first step for a DataLoader or an array of batches, other sources batch by batch
+   * before their step. A DataLoader over a dataset other than a TensorDataset has every
+   * sample read and batched once, in order, for the check; `false` skips that pass.
    */
   validate?: boolean;
 }
@@ -173,7 +177,8 @@ export async function fit(
 
   signal?.throwIfAborted();
   const resumed = opts.resume === undefined ? null : restore(model, opts);
-  const checked = !opts.validate || checkTrainingSet(model, trainLoader);
+  const classTargets = opts.loss === crossEntropy || opts.loss instanceof CrossEntropyLoss;
+  const checked = !opts.validate || checkTrainingSet(model, trainLoader, classTargets);
   let classes: number | null | undefined;
   let globalStep = resumed?.globalStep ?? 0;
   try {
@@ -209,7 +214,7 @@ export async function fit(
         if (!checked) {
           classes ??= classCount(model, x);
           const sample = (row: number) => `epoch ${epoch + 1}, step ${step + 1}, sample ${row}`;
-          checkBatch('fit(trainLoader)', [x, y], classes, sample);
+          checkBatch('fit(trainLoader)', [x, y], classes, sample, classTargets);
         }
 
         const result = trainStep(

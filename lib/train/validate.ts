@@ -61,18 +61,25 @@ function checkLabels(
   }
 }
 
-/** Checks one batch: finite inputs and float targets, class indices within range. */
+/**
+ * Checks one batch: finite inputs and float targets, class indices within range. Targets are
+ * class indices when they are an Int32Array or a list, or, with `classTargets` (the loss is
+ * cross-entropy), a tensor of one value per sample, as numbers collate to.
+ */
 export function checkBatch(
   where: string,
   [x, y]: Pair,
   classes: number | null,
   sample: (row: number) => string,
+  classTargets = false,
 ): void {
   const input = (row: number) => `${sample(row)} input`;
   const target = (row: number) => `${sample(row)} target`;
   checkFinite(where, x, input);
   if (y instanceof Tensor) {
     checkFinite(where, y, target);
+    if (classTargets && classes !== null && y.ndim === 1)
+      checkLabels(where, y.data, classes, target);
   } else if (classes !== null) {
     checkLabels(where, y, classes, target);
   } else if (Array.isArray(y)) {
@@ -84,12 +91,17 @@ export function checkBatch(
 
 /**
  * Checks the whole training set before the first step when fit can see all of it — a
- * DataLoader over a TensorDataset, or an array of batches — so bad data stops the run before
- * any weight changes, and names the sample. Returns true when it did; other sources are
+ * DataLoader (over a TensorDataset, its columns; over any other dataset, every sample, built
+ * into batches in order) or an array of batches — so bad data stops the run before any weight
+ * changes, and names the sample. Returns true when it did; other sources (generators) are
  * checked batch by batch as they arrive.
  */
-export function checkTrainingSet(model: Module, source: unknown): boolean {
+export function checkTrainingSet(model: Module, source: unknown, classTargets = false): boolean {
   const where = 'fit(trainLoader)';
+  if (source instanceof DataLoader && !(source.dataset instanceof TensorDataset)) {
+    checkDatasetInOrder(model, source as DataLoader<unknown, unknown>, classTargets);
+    return true;
+  }
   if (source instanceof DataLoader && source.dataset instanceof TensorDataset) {
     const columns = source.dataset.columns as readonly (Tensor | Int32Array)[];
     const first = source.dataset.getBatch(Int32Array.of(0))[0];
@@ -97,7 +109,12 @@ export function checkTrainingSet(model: Module, source: unknown): boolean {
     columns.forEach((column, c) => {
       const sample = (row: number) => `sample ${row} (column ${c})`;
       if (column instanceof Tensor) checkFinite(where, column, sample);
-      else if (classes !== null) checkLabels(where, column, classes, sample);
+      // Targets (columns after the input) that are class indices: Int32Array always, a tensor
+      // of one number per sample when the loss is cross-entropy.
+      const labels = c > 0 && (!(column instanceof Tensor) || (classTargets && column.ndim === 1));
+      if (labels && classes !== null) {
+        checkLabels(where, column instanceof Tensor ? column.data : column, classes, sample);
+      }
     });
     return true;
   }
@@ -108,9 +125,81 @@ export function checkTrainingSet(model: Module, source: unknown): boolean {
     batches.forEach((batch, b) => {
       // A batch of the wrong form is reported by fit when it gets to it.
       if (!Array.isArray(batch) || !(batch[0] instanceof Tensor)) return;
-      checkBatch(where, batch, classes, (row) => `batch ${b}, sample ${row}`);
+      checkBatch(where, batch, classes, (row) => `batch ${b}, sample ${row}`, classTargets);
     });
     return true;
   }
   return false;
+}
+
+/**
+ * Every sample of a loader's dataset, batched in dataset order as the loader batches them:
+ * a sample that does not batch with the others (a ragged row, a string where a number
+ * belongs), whose shape differs from sample 0's, or whose values fail checkBatch is named by
+ * its index in the dataset.
+ */
+function checkDatasetInOrder(
+  model: Module,
+  loader: DataLoader<unknown, unknown>,
+  classTargets: boolean,
+): void {
+  const where = 'fit(trainLoader)';
+  const n = loader.dataset.length;
+  let classes: number | null = null;
+  let rowShapes: string[] | null = null;
+  for (let start = 0; start < n; start += loader.batchSize) {
+    const indices = Int32Array.from({ length: Math.min(loader.batchSize, n - start) }, (_, i) => {
+      return start + i;
+    });
+    const batch = buildBatch(loader, indices);
+    // A batch of the wrong form is reported by fit when it gets to it.
+    if (!Array.isArray(batch) || batch.length < 2 || !(batch[0] instanceof Tensor)) return;
+    const pair = batch as unknown as Pair;
+    const shapes = pair.map(rowShape);
+    if (rowShapes === null) {
+      rowShapes = shapes;
+      classes = classCount(model, pair[0]);
+    }
+    shapes.forEach((shape, part) => {
+      if (shape === rowShapes![part]) return;
+      const what = part === 0 ? 'input' : 'target';
+      throw new RangeError(
+        `${where}: sample ${start} ${what}: expected shape ${rowShapes![part]} like sample 0, ` +
+          `received ${shape}`,
+      );
+    });
+    checkBatch(where, pair, classes, (row) => `sample ${start + row}`, classTargets);
+  }
+}
+
+/** One sample's shape within a batch part, e.g. "[784]"; "" for what is not a Tensor. */
+function rowShape(part: unknown): string {
+  return part instanceof Tensor ? `[${part.shape.slice(1).join(', ')}]` : '';
+}
+
+/**
+ * loader.batchOf(indices); when that throws, the first sample that does not batch with sample
+ * 0 of the dataset is found and named in the error, which keeps its kind.
+ */
+function buildBatch(loader: DataLoader<unknown, unknown>, indices: Int32Array): unknown {
+  try {
+    return loader.batchOf(indices);
+  } catch (error) {
+    for (const i of indices) {
+      try {
+        loader.batchOf(Int32Array.of(0, i));
+      } catch (pairError) {
+        throw renamed(pairError, `fit(trainLoader): sample ${i}: `);
+      }
+    }
+    throw renamed(error, `fit(trainLoader): samples ${indices.join(', ')}: `);
+  }
+}
+
+/** The same kind of error with `prefix` before its message, and the original as its cause. */
+function renamed(error: unknown, prefix: string): Error {
+  if (!(error instanceof Error)) return new TypeError(`${prefix}${String(error)}`);
+  const Kind =
+    error instanceof TypeError || error instanceof RangeError ? error.constructor : Error;
+  return new (Kind as ErrorConstructor)(`${prefix}${error.message}`, { cause: error });
 }
