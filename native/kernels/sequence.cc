@@ -3,6 +3,7 @@
 // kernels_scalar.cc, transcendental functions run in double precision and each stored value
 // is rounded once, as the reference backend does; sequence_simd.inc has the vector versions.
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -133,6 +134,9 @@ void fill_sequence(KernelTable* t) {
 void embedding_forward(const float* weight, const int32_t* indices, int64_t n, int64_t dim,
                        float* out) {
   const size_t row_bytes = static_cast<size_t>(dim) * sizeof(float);
+  // Empty rows may come with null pointers (an empty Float32Array has no storage), and memcpy
+  // from or to null is undefined even for 0 bytes (UBSan, tools/asan.sh).
+  if (row_bytes == 0) return;
   for (int64_t r = 0; r < n; r++) {
     std::memcpy(out + r * dim, weight + static_cast<int64_t>(indices[r]) * dim, row_bytes);
   }
@@ -140,7 +144,9 @@ void embedding_forward(const float* weight, const int32_t* indices, int64_t n, i
 
 void embedding_backward(const float* gy, const int32_t* indices, int64_t n, int64_t dim,
                         int64_t num, int64_t padding_idx, float* gw) {
-  std::memset(gw, 0, static_cast<size_t>(num * dim) * sizeof(float));
+  // std::fill, not memset: gw is null when num * dim is 0, and memset(nullptr, 0, 0) is
+  // undefined (UBSan, tools/asan.sh).
+  std::fill(gw, gw + num * dim, 0.0f);
   for (int64_t r = 0; r < n; r++) {
     if (indices[r] == padding_idx) continue;
     float* row = gw + static_cast<int64_t>(indices[r]) * dim;
