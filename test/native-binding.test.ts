@@ -499,8 +499,15 @@ describe.skipIf(!built)('native binding argument checks', () => {
       'blasInfo',
       'setThreads',
       'buildInfo',
+      'releaseMemory',
     ];
     expect(Object.keys(addon).sort()).toEqual(expected.sort());
+  });
+
+  it('releaseMemory returns the C heap to the system where glibc is the C library', () => {
+    const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } };
+    const glibc = process.platform === 'linux' && report.header?.glibcVersionRuntime !== undefined;
+    expect(addon.releaseMemory()).toBe(glibc);
   });
 
   it('accepts the valid arguments every case below starts from', () => {

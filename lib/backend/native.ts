@@ -71,6 +71,11 @@ export interface NativeExtras {
   setThreads(n: number): void;
   /** The N-API version and compiler the addon was built with. */
   buildInfo(): AddonBuildInfo;
+  /**
+   * Returns the C heap's free pages to the system (glibc's malloc_trim), so that the resident
+   * set size counts memory in use; false where the C library has no such call.
+   */
+  releaseMemory(): boolean;
 }
 
 /**

@@ -16,6 +16,10 @@
 #include <limits>
 #include <string>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include "../kernels/kernels.h"
 #include "../kernels/layers.h"
 
@@ -469,6 +473,7 @@ class Addon : public Napi::Addon<Addon> {
                              Method<&Addon::BlasInfo>("blasInfo"),
                              Method<&Addon::SetThreads>("setThreads"),
                              Method<&Addon::BuildInfo>("buildInfo"),
+                             Method<&Addon::ReleaseMemory>("releaseMemory"),
                          });
   }
 
@@ -1130,6 +1135,18 @@ class Addon : public Napi::Addon<Addon> {
     result["compiler"] = std::string("unknown");
 #endif
     return result;
+  }
+
+  // releaseMemory() -> boolean: hands the free pages of the C heap back to the system (glibc's
+  // malloc_trim), so that the resident set counts memory in use rather than what the allocator
+  // keeps for reuse (tools/memory-flat.js reads it so); false where there is no such call.
+  Napi::Value ReleaseMemory(const Napi::CallbackInfo& info) {
+#if defined(__GLIBC__)
+    malloc_trim(0);
+    return Napi::Boolean::New(info.Env(), true);
+#else
+    return Napi::Boolean::New(info.Env(), false);
+#endif
   }
 };
 
