@@ -156,8 +156,8 @@ describe.skipIf(native === null)('gemm thread count', () => {
   it('gives the same products on 1 and 2 threads, and threads() keeps what was asked', () => {
     setBackend('native');
     for (const [m, n, k] of [
-      [64, 256, 784], // below 2^24 multiply-adds: always one thread
-      [300, 300, 300], // above: the count threads() sets
+      [64, 256, 784], // below 2^28 multiply-adds: always one thread
+      [1024, 512, 512], // 2^28 and above: the count threads() sets
     ]) {
       const a = random(m * k, 3);
       const b = random(k * n, 4);
