@@ -120,6 +120,22 @@ export function backendFor(data: FloatArray): Backend {
   return routed!;
 }
 
+/** A float32 array from this many elements up is allocated without zeroing by allocOutput. */
+const UNZEROED_FROM = 4096;
+
+/**
+ * A new array of like's element type for a kernel that writes every element of it: as
+ * allocLike, but a large float32 one comes without the zeroing (Buffer.allocUnsafeSlow). A GPT
+ * step allocates ~90 MB of outputs, whose memset was 5% of the step (bench/NOTES.md, W6). Only
+ * for outputs a kernel overwrites whole: a product with beta 0, an elementwise map, a
+ * normalisation; never for one that is accumulated into.
+ */
+export function allocOutput(like: FloatArray, n: number): FloatArray {
+  if (n < UNZEROED_FROM || like instanceof Float64Array) return allocLike(like, n);
+  const bytes = Buffer.allocUnsafeSlow(4 * n);
+  return new Float32Array(bytes.buffer, bytes.byteOffset, n);
+}
+
 /** A new zeroed array of the same element type as like. */
 export function allocLike(like: FloatArray, n: number): FloatArray {
   return like instanceof Float64Array ? new Float64Array(n) : new Float32Array(n);

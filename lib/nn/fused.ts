@@ -7,7 +7,7 @@
  * is a tensor, a graph node and an array per layer and step, which on a tiny network is most
  * of the cost (bench/NOTES.md).
  */
-import { allocLike, backendFor, matmulInto } from '../autograd/dispatch';
+import { allocLike, allocOutput, backendFor, matmulInto } from '../autograd/dispatch';
 import { record } from '../autograd/engine';
 import type { Backend, FloatArray } from '../backend/backend';
 import { Tensor } from '../tensor/tensor';
@@ -37,7 +37,7 @@ function activate(backend: Backend, kind: FusedActivation, y: FloatArray): void 
  * reads its input only through z > 0, which is y > 0, so it runs on y like the others.
  */
 function deactivate(backend: Backend, kind: FusedActivation, y: FloatArray, g: FloatArray) {
-  const gz = allocLike(g, g.length);
+  const gz = allocOutput(g, g.length);
   if (kind === 'relu') backend.reluBackward(y, g, gz, g.length);
   else if (kind === 'sigmoid') backend.sigmoidBackward(y, g, gz, g.length);
   else backend.tanhBackward(y, g, gz, g.length);
@@ -81,7 +81,7 @@ export function linearActivation(
   if (batch * outFeatures <= TINY_OUTPUTS && batch * outFeatures * inFeatures <= TINY_WORK) {
     return tinyLinearActivation(layer, kind, x);
   }
-  const y = new Tensor(allocLike(x.data, batch * outFeatures), [batch, outFeatures]);
+  const y = new Tensor(allocOutput(x.data, batch * outFeatures), [batch, outFeatures]);
   const backend = backendFor(y.data);
   matmulInto(false, true, batch, outFeatures, inFeatures, x.data, weight.data, y.data);
   if (bias !== null) backend.biasAdd(y.data, bias.data, batch, outFeatures, y.data);
@@ -95,11 +95,11 @@ export function linearActivation(
     let gw: FloatArray | null = null;
     let gb: FloatArray | null = null;
     if (x.requiresGrad) {
-      gx = allocLike(g, batch * inFeatures); // dX = Gz W
+      gx = allocOutput(g, batch * inFeatures); // dX = Gz W
       matmulInto(false, false, batch, inFeatures, outFeatures, gz, weight.data, gx);
     }
     if (weight.requiresGrad) {
-      gw = allocLike(g, outFeatures * inFeatures); // dW = Gzᵀ X
+      gw = allocOutput(g, outFeatures * inFeatures); // dW = Gzᵀ X
       matmulInto(true, false, outFeatures, inFeatures, batch, gz, x.data, gw);
     }
     if (bias?.requiresGrad) {
