@@ -132,8 +132,42 @@ const UNZEROED_FROM = 4096;
  */
 export function allocOutput(like: FloatArray, n: number): FloatArray {
   if (n < UNZEROED_FROM || like instanceof Float64Array) return allocLike(like, n);
+  const reused = spares.get(n)?.pop();
+  if (reused !== undefined) {
+    spareBytes -= reused.byteLength;
+    return reused;
+  }
   const bytes = Buffer.allocUnsafeSlow(4 * n);
   return new Float32Array(bytes.buffer, bytes.byteOffset, n);
+}
+
+/**
+ * Arrays that nothing refers to any more, by length, for allocOutput to hand out again: the
+ * backward pass gives back the gradients it has passed on (engine.ts). Every array V8 does not
+ * have to allocate is external memory that does not push it into a garbage collection: a GPT
+ * step allocated ~90 MB and ran ~5 collections (bench/NOTES.md, W6).
+ */
+const spares = new Map<number, Float32Array[]>();
+let spareBytes = 0;
+/** The most memory kept for reuse; past it, arrays are left to the garbage collector. */
+const SPARE_BYTES_KEPT = 64 * 2 ** 20;
+
+/**
+ * Hands an array to allocOutput for reuse. The caller guarantees that nothing reads or writes
+ * it afterwards and that it is given back once. Only whole float32 arrays (not views into a
+ * larger buffer) of allocOutput's sizes are kept.
+ */
+export function recycle(array: FloatArray): void {
+  if (!(array instanceof Float32Array) || array.length < UNZEROED_FROM) return;
+  if (array.byteOffset !== 0 || array.buffer.byteLength !== array.byteLength) return;
+  if (spareBytes + array.byteLength > SPARE_BYTES_KEPT) return;
+  let list = spares.get(array.length);
+  if (list === undefined) {
+    list = [];
+    spares.set(array.length, list);
+  }
+  list.push(array);
+  spareBytes += array.byteLength;
 }
 
 /** A new zeroed array of the same element type as like. */

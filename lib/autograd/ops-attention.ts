@@ -8,7 +8,7 @@
 import type { Backend, FloatArray } from '../backend/backend';
 import { rangeError, shapeString, typeError, verbatim } from '../errors';
 import { Tensor } from '../tensor/tensor';
-import { allocLike, allocOutput, backendFor } from './dispatch';
+import { allocLike, allocOutput, backendFor, recycle } from './dispatch';
 import { record } from './engine';
 
 /** The masks of an attention call, with PyTorch's meaning. */
@@ -328,5 +328,6 @@ function attentionBackward(
       }
     }
   }
+  recycle(dp); // the scores' gradient is this function's own scratch
   return inputs.map((x) => grads.get(x)!);
 }
