@@ -153,12 +153,21 @@ let spareBytes = 0;
 const SPARE_BYTES_KEPT = 64 * 2 ** 20;
 
 /**
+ * Whether recycle() would keep an array of this type and length. Asked first because reading a
+ * small typed array's .buffer makes V8 move its data off the heap: that cost a 2-2-1 network's
+ * step a quarter of its time.
+ */
+export function recyclable(array: FloatArray): array is Float32Array {
+  return array instanceof Float32Array && array.length >= UNZEROED_FROM;
+}
+
+/**
  * Hands an array to allocOutput for reuse. The caller guarantees that nothing reads or writes
  * it afterwards and that it is given back once. Only whole float32 arrays (not views into a
  * larger buffer) of allocOutput's sizes are kept.
  */
 export function recycle(array: FloatArray): void {
-  if (!(array instanceof Float32Array) || array.length < UNZEROED_FROM) return;
+  if (!recyclable(array)) return;
   if (array.byteOffset !== 0 || array.buffer.byteLength !== array.byteLength) return;
   if (spareBytes + array.byteLength > SPARE_BYTES_KEPT) return;
   let list = spares.get(array.length);

@@ -2,7 +2,7 @@ import type { FloatArray } from '../backend/backend';
 import { shapeString, typeError } from '../errors';
 import { sameShape } from '../tensor/shape';
 import type { Tensor } from '../tensor/tensor';
-import { allocLike, backendFor, recycle } from './dispatch';
+import { allocLike, backendFor, recyclable, recycle } from './dispatch';
 import { isGradEnabled } from './grad-mode';
 
 /**
@@ -199,7 +199,7 @@ function propagate(slot: number): void {
   }
   // The gradient has been passed on: an array the engine owned is dead unless an input got it
   // (or a view of it) to keep.
-  if (owned && !passedOn(inputGrads, grad)) recycle(grad);
+  if (owned && recyclable(grad) && !passedOn(inputGrads, grad)) recycle(grad);
 }
 
 /** True when one of grads is g or a view of g's memory. */
