@@ -87,6 +87,12 @@ function checkReduction(where: string, reduction: unknown): Reduction {
   return reduction;
 }
 
+/** The index of the first NaN or infinity, or -1; a plain loop, as every loss call runs it. */
+function firstNonFinite(data: FloatArray): number {
+  for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) return i;
+  return -1;
+}
+
 /** Throws unless target matches input's shape and dtype and holds no NaN or infinity. */
 function checkTarget(where: string, input: Tensor, target: Tensor): void {
   if (!(input instanceof Tensor)) throw typeError(`${where}(input)`, 'a Tensor', input);
@@ -97,7 +103,7 @@ function checkTarget(where: string, input: Tensor, target: Tensor): void {
         `(the input's), received ${target.dtype} ${shapeString(target.shape)}`,
     );
   }
-  const bad = target.data.findIndex((v) => !Number.isFinite(v));
+  const bad = firstNonFinite(target.data);
   if (bad >= 0) {
     throw rangeError(
       `${where}(target)`,
