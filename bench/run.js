@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run bench`: nodegrad next to its peers on workloads W0-W3 (workloads/index.js), in one
+// `npm run bench`: nodegrad next to its peers on workloads W0-W6 (workloads/index.js), in one
 // run, interleaved, with medians and min/max of several repetitions and nodegrad's ratio to
 // each peer. Prints the tables and writes them to bench/results.md (and the raw numbers to
 // bench/.cache/results.json); `--record` also copies them into BENCHMARKS.md.

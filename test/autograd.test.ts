@@ -242,6 +242,22 @@ describe('tensor creation and shape errors', () => {
     );
   });
 
+  it('keeps a frozen copy of the shape it was given, shared between equal small shapes', () => {
+    for (const shape of [[], [3], [2, 3], [2, 3, 4], [1, 1, 1, 2], [2 ** 20, 0], [2 ** 12, 1, 0]]) {
+      const given = [...shape];
+      const a = new Tensor(new Float32Array(given.reduce((n, d) => n * d, 1)), given);
+      given.push(7); // the caller's array may change; the tensor's shape must not
+      expect(a.shape).toEqual(shape);
+      expect(Object.isFrozen(a.shape)).toBe(true);
+      expect(() => (a.shape as number[]).push(1)).toThrow(TypeError);
+    }
+    // Equal shapes of different ranks or sizes must never be mixed up by the sharing.
+    const shapes = [[0], [1], [0, 0], [0, 1], [1, 0], [1, 0, 0], [0, 0, 1], [2 ** 20 - 1, 1]];
+    const made = shapes.map((s) => zeros(s).shape);
+    made.forEach((shape, i) => expect(shape).toEqual(shapes[i]));
+    expect(zeros([2, 3]).shape).toBe(ones([2, 3]).shape);
+  });
+
   it('names both shapes when broadcasting fails', () => {
     expect(() => ones([2, 3]).add(ones([4]))).toThrow(
       'add: expected shapes that broadcast, received [2, 3] and [4]',

@@ -2,14 +2,15 @@
  * How a float32 kernel call is dispatched when the native backend is selected: calls too small
  * to be worth crossing into C++ run on the reference backend, larger ones natively, and both
  * sides of every limit give the reference's results to float32 rounding. Also: matrix products
- * small enough to run on one OpenBLAS thread give the same results whatever threads() says.
+ * small enough to run on one OpenBLAS thread give the same results whatever threads() says, and
+ * output arrays come in the input's element type, each with memory of its own.
  */
 
 import { afterAll, describe, expect, it } from 'vitest';
 
 import type { Backend } from '../lib/backend/backend';
 import { nativeBackend, referenceBackend, setBackend, threads } from '../lib/backend';
-import { backendFor, runsInTypeScript } from '../lib/autograd/dispatch';
+import { allocOutput, backendFor, runsInTypeScript } from '../lib/autograd/dispatch';
 import { manualSeed, randn, tensor } from '../lib';
 
 const native = nativeBackend();
@@ -156,8 +157,8 @@ describe.skipIf(native === null)('gemm thread count', () => {
   it('gives the same products on 1 and 2 threads, and threads() keeps what was asked', () => {
     setBackend('native');
     for (const [m, n, k] of [
-      [64, 256, 784], // below 2^24 multiply-adds: always one thread
-      [300, 300, 300], // above: the count threads() sets
+      [64, 256, 784], // below 2^28 multiply-adds: always one thread
+      [1024, 512, 512], // 2^28 and above: the count threads() sets
     ]) {
       const a = random(m * k, 3);
       const b = random(k * n, 4);
@@ -170,5 +171,26 @@ describe.skipIf(native === null)('gemm thread count', () => {
       };
       expectClose(product(2), product(1));
     }
+  });
+});
+
+describe('allocOutput', () => {
+  it("gives arrays of the input's type and length, each over memory of its own", () => {
+    for (const n of [0, 1, 4095, 4096, 100_000]) {
+      const a = allocOutput(new Float32Array(1), n);
+      const b = allocOutput(new Float32Array(1), n);
+      expect(a).toBeInstanceOf(Float32Array);
+      expect(a.length).toBe(n);
+      expect(a.byteOffset).toBe(0);
+      expect(a.buffer.byteLength).toBe(4 * n);
+      a.fill(1);
+      b.fill(2);
+      expect(a.every((v) => v === 1)).toBe(true);
+      const c = allocOutput(new Float64Array(1), n);
+      expect(c).toBeInstanceOf(Float64Array);
+      expect(c.length).toBe(n);
+      expect(c.every((v) => v === 0)).toBe(true); // float64 and small arrays come zeroed
+    }
+    expect(allocOutput(new Float32Array(1), 4095).every((v) => v === 0)).toBe(true);
   });
 });

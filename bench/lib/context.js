@@ -73,4 +73,4 @@ function trainingDigits() {
   return digits;
 }
 
-module.exports = { ng, root, machineLine, writeWeights, trainingDigits };
+module.exports = { ng, root, machineLine, writeArray, writeWeights, trainingDigits };

@@ -1,6 +1,6 @@
 'use strict';
 // Measures a workload's cases: every peer of a case is warmed up and calibrated to a time per
-// repetition, then the repetitions run interleaved (peer order rotated each round) so that all
+// repetition, then the repetitions run interleaved (peer order shuffled each round) so that all
 // peers of a case see the same load on a shared machine, and their ratios mean something.
 
 const { summary, pause } = require('./stats');
@@ -25,6 +25,22 @@ async function calibrate(peer, start, max, target) {
 }
 
 /**
+ * 0..n-1 in an order drawn from a small seeded generator: each round of repetitions runs the
+ * peers in another order, so no peer always comes right after the same one (one that leaves
+ * spinning threads behind, say), and the same run repeats.
+ */
+function shuffled(n, seed) {
+  const order = Array.from({ length: n }, (_, i) => i);
+  let state = (seed * 2654435761 + 1) >>> 0;
+  for (let i = n - 1; i > 0; i--) {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    const j = state % (i + 1);
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  return order;
+}
+
+/**
  * Runs one case: { label, start, max, value(count, seconds), peers: [{ peer, threads, time }] }.
  * Returns one row per peer: { label, peer, threads, count, summary } or { ..., error }.
  */
@@ -40,8 +56,8 @@ async function measureCase(c, { reps, target }) {
     rows.push(row);
   }
   for (let r = 0; r < reps; r++) {
-    for (let i = 0; i < rows.length; i++) {
-      const row = rows[(i + r) % rows.length];
+    for (const i of shuffled(rows.length, r)) {
+      const row = rows[i];
       if (row.error) continue;
       const peer = c.peers[rows.indexOf(row)];
       await pause(PAUSE_MS);

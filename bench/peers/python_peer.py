@@ -335,6 +335,62 @@ def w5_torch(params, count):
     return timed(step, count)
 
 
+# ---------------------------------------------------------------------------------------------
+# W6: the character-level GPT of `nodegrad train text`, AdamW, gradients clipped to norm 1.
+
+
+def w6_torch(params, count):
+    n, batch, context = params["batches"], params["batch"], params["context"]
+    tokens = torch.from_numpy(
+        load(params["tokens"], np.int32, (n, batch, context)).astype(np.int64)
+    )
+    targets = torch.from_numpy(
+        load(params["targets"], np.int32, (n, batch * context)).astype(np.int64)
+    )
+    vocab, d_model = params["vocab"], 128
+
+    class CharGpt(torch.nn.Module):
+        """nodegrad's GPT: PyTorch's own pre-norm GELU encoder layers, dropout 0."""
+
+        def __init__(self):
+            super().__init__()
+            self.tok_emb = torch.nn.Embedding(vocab, d_model)
+            self.pos_emb = torch.nn.Embedding(context, d_model)
+            layer = dict(dim_feedforward=4 * d_model, dropout=0.0, activation="gelu")
+            self.layers = torch.nn.ModuleList(
+                torch.nn.TransformerEncoderLayer(
+                    d_model, 4, **layer, batch_first=True, norm_first=True
+                )
+                for _ in range(2)
+            )
+            self.norm = torch.nn.LayerNorm(d_model)
+            self.head = torch.nn.Linear(d_model, vocab, bias=False)
+            causal = torch.triu(torch.full((context, context), float("-inf")), 1)
+            self.register_buffer("mask", causal, persistent=False)
+
+        def forward(self, x):
+            h = self.tok_emb(x) + self.pos_emb(torch.arange(x.shape[1]))
+            for layer in self.layers:
+                h = layer(h, src_mask=self.mask)
+            return self.head(self.norm(h))
+
+    model = CharGpt()
+    state = {k: torch.from_numpy(v) for k, v in weights(params).items()}
+    model.load_state_dict(state)
+    parameters = list(model.parameters())
+    opt = torch.optim.AdamW(parameters, lr=params["lr"], weight_decay=params["weightDecay"])
+
+    def step(i):
+        logits = model(tokens[i % n])
+        loss = F.cross_entropy(logits.reshape(-1, vocab), targets[i % n])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+        opt.step()
+
+    return timed(step, count)
+
+
 RUNNERS = {
     ("W0", "torch"): w0_torch,
     ("W0", "numpy"): w0_numpy,
@@ -345,6 +401,7 @@ RUNNERS = {
     ("W3", "torch"): w3_torch,
     ("W3", "numpy"): w3_numpy,
     ("W5", "torch"): w5_torch,
+    ("W6", "torch"): w6_torch,
 }
 
 

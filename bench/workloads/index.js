@@ -9,4 +9,5 @@ module.exports = [
   require('./w2-mlp'),
   require('./w3-sgemm'),
   require('./w5-lstm'),
+  require('./w6-gpt'),
 ];

@@ -96,6 +96,10 @@ function tfjsMlp(backend, name) {
 function cases(ctx) {
   const digits = trainingDigits();
   const weights = writeWeights('w2-mlp', model());
+  ctx.notes.push(
+    'W2: brain.js is not run: its NeuralNetwork has no softmax cross-entropy output and no ' +
+      'batches (it trains with its own squared error, one sample at a time).',
+  );
   return Object.entries(OPTIMIZERS).map(([name, o]) => ({
     label: o.label,
     start: 2,

@@ -130,7 +130,7 @@ module.exports = {
   title: 'sgemm GFLOPS, median (min–max): nodegrad next to OpenBLAS called from C++',
   unit: 'GFLOPS',
   target: 0.1,
-  reps: 9,
+  reps: 15,
   needsDirect: true,
   cases,
   format,

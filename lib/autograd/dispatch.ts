@@ -120,6 +120,65 @@ export function backendFor(data: FloatArray): Backend {
   return routed!;
 }
 
+/** A float32 array from this many elements up is allocated without zeroing by allocOutput. */
+const UNZEROED_FROM = 4096;
+
+/**
+ * A new array of like's element type for a kernel that writes every element of it: as
+ * allocLike, but a large float32 one comes without the zeroing (Buffer.allocUnsafeSlow). A GPT
+ * step allocates ~90 MB of outputs, whose memset was 5% of the step (bench/NOTES.md, W6). Only
+ * for outputs a kernel overwrites whole: a product with beta 0, an elementwise map, a
+ * normalisation; never for one that is accumulated into.
+ */
+export function allocOutput(like: FloatArray, n: number): FloatArray {
+  if (n < UNZEROED_FROM || like instanceof Float64Array) return allocLike(like, n);
+  const reused = spares.get(n)?.pop();
+  if (reused !== undefined) {
+    spareBytes -= reused.byteLength;
+    return reused;
+  }
+  const bytes = Buffer.allocUnsafeSlow(4 * n);
+  return new Float32Array(bytes.buffer, bytes.byteOffset, n);
+}
+
+/**
+ * Arrays that nothing refers to any more, by length, for allocOutput to hand out again: the
+ * backward pass gives back the gradients it has passed on (engine.ts). Every array V8 does not
+ * have to allocate is external memory that does not push it into a garbage collection: a GPT
+ * step allocated ~90 MB and ran ~5 collections (bench/NOTES.md, W6).
+ */
+const spares = new Map<number, Float32Array[]>();
+let spareBytes = 0;
+/** The most memory kept for reuse; past it, arrays are left to the garbage collector. */
+const SPARE_BYTES_KEPT = 64 * 2 ** 20;
+
+/**
+ * Whether recycle() would keep an array of this type and length. Asked first because reading a
+ * small typed array's .buffer makes V8 move its data off the heap: that cost a 2-2-1 network's
+ * step a quarter of its time.
+ */
+export function recyclable(array: FloatArray): array is Float32Array {
+  return array instanceof Float32Array && array.length >= UNZEROED_FROM;
+}
+
+/**
+ * Hands an array to allocOutput for reuse. The caller guarantees that nothing reads or writes
+ * it afterwards and that it is given back once. Only whole float32 arrays (not views into a
+ * larger buffer) of allocOutput's sizes are kept.
+ */
+export function recycle(array: FloatArray): void {
+  if (!recyclable(array)) return;
+  if (array.byteOffset !== 0 || array.buffer.byteLength !== array.byteLength) return;
+  if (spareBytes + array.byteLength > SPARE_BYTES_KEPT) return;
+  let list = spares.get(array.length);
+  if (list === undefined) {
+    list = [];
+    spares.set(array.length, list);
+  }
+  list.push(array);
+  spareBytes += array.byteLength;
+}
+
 /** A new zeroed array of the same element type as like. */
 export function allocLike(like: FloatArray, n: number): FloatArray {
   return like instanceof Float64Array ? new Float64Array(n) : new Float32Array(n);

@@ -2,7 +2,7 @@ import type { FloatArray } from '../backend/backend';
 import { shapeString, typeError } from '../errors';
 import { sameShape } from '../tensor/shape';
 import type { Tensor } from '../tensor/tensor';
-import { allocLike, backendFor } from './dispatch';
+import { allocLike, backendFor, recyclable, recycle } from './dispatch';
 import { isGradEnabled } from './grad-mode';
 
 /**
@@ -114,6 +114,8 @@ function accumulate(slot: number, grad: FloatArray, owned: boolean): void {
   addInto(existing, grad, sum);
   slotGrad[slot] = sum;
   slotOwned[slot] = true;
+  // An array the engine owned is read for the last time by the sum.
+  if (owned) recycle(grad);
 }
 
 /** out = a + b for arrays of one length. */
@@ -195,6 +197,18 @@ function propagate(slot: number): void {
     const mayWrite = !sharedElsewhere(inputGrads, g, i) && (g !== grad || owned);
     accumulate(input._slot, g, mayWrite);
   }
+  // The gradient has been passed on: an array the engine owned is dead unless an input got it
+  // (or a view of it) to keep.
+  if (owned && recyclable(grad) && !passedOn(inputGrads, grad)) recycle(grad);
+}
+
+/** True when one of grads is g or a view of g's memory. */
+function passedOn(grads: readonly (FloatArray | null)[], g: FloatArray): boolean {
+  for (let i = 0; i < grads.length; i++) {
+    const other = grads[i];
+    if (other !== null && other !== undefined && other.buffer === g.buffer) return true;
+  }
+  return false;
 }
 
 /**

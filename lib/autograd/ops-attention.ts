@@ -8,7 +8,7 @@
 import type { Backend, FloatArray } from '../backend/backend';
 import { rangeError, shapeString, typeError, verbatim } from '../errors';
 import { Tensor } from '../tensor/tensor';
-import { allocLike, backendFor } from './dispatch';
+import { allocLike, allocOutput, backendFor, recycle } from './dispatch';
 import { record } from './engine';
 
 /** The masks of an attention call, with PyTorch's meaning. */
@@ -190,7 +190,7 @@ export function attentionHeads(
   const bias = scoreBias(masks, q.tensor, n, numHeads, t, s);
   const backend = backendFor(q.tensor.data);
 
-  const probs = allocLike(q.tensor.data, n * numHeads * t * s);
+  const probs = allocOutput(q.tensor.data, n * numHeads * t * s);
   const out = new Tensor(allocLike(q.tensor.data, n * t * embedDim), [n, t, embedDim]);
   attentionForward(backend, layout, bias, probs, out.data);
 
@@ -295,7 +295,7 @@ function attentionBackward(
   const gv = grads.get(v.tensor)!;
 
   // Step 1: dP and dV, head by head.
-  const dp = allocLike(g, probs.length);
+  const dp = allocOutput(g, probs.length);
   for (let b = 0; b < n; b++) {
     for (let hd = 0; hd < h; hd++) {
       const at = (b * h + hd) * t * s;
@@ -328,5 +328,6 @@ function attentionBackward(
       }
     }
   }
+  recycle(dp); // the scores' gradient is this function's own scratch
   return inputs.map((x) => grads.get(x)!);
 }

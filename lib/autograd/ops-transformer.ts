@@ -6,7 +6,7 @@ import type { FloatArray } from '../backend/backend';
 import { rangeError, shapeString, typeError, verbatim } from '../errors';
 import { numel, sameShape } from '../tensor/shape';
 import { Tensor } from '../tensor/tensor';
-import { allocLike, backendFor } from './dispatch';
+import { allocLike, allocOutput, backendFor } from './dispatch';
 import { record } from './engine';
 
 /** GELU's two forms, with PyTorch's names. */
@@ -52,7 +52,7 @@ export function layerNorm(
   const cols = numel(normalizedShape);
   const rows = cols === 0 ? 0 : x.numel / cols;
   const backend = backendFor(x.data);
-  const y = new Tensor(allocLike(x.data, x.numel), x.shape);
+  const y = new Tensor(allocOutput(x.data, x.numel), x.shape);
   const mean = allocLike(x.data, rows);
   const rstd = allocLike(x.data, rows);
   const w = weight?.data ?? null;
@@ -60,7 +60,7 @@ export function layerNorm(
 
   const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
   return record(y, 'layerNorm', inputs, (g) => {
-    const gx = allocLike(g, g.length);
+    const gx = allocOutput(g, g.length);
     const gw = weight?.requiresGrad ? allocLike(g, cols) : null;
     const gb = bias?.requiresGrad ? allocLike(g, cols) : null;
     backendFor(g).layerNormBackward(x.data, w, mean, rstd, g, rows, cols, gx, gw, gb);
@@ -84,13 +84,13 @@ export function gelu(x: Tensor, approximate: GeluApproximate = 'none'): Tensor {
     throw typeError('gelu(approximate)', "'none' or 'tanh'", approximate);
   }
   const tanhForm = approximate === 'tanh';
-  const y = new Tensor(allocLike(x.data, x.numel), x.shape);
+  const y = new Tensor(allocOutput(x.data, x.numel), x.shape);
   const backend = backendFor(x.data);
   if (tanhForm) backend.geluTanhForward(x.data, y.data, x.numel);
   else backend.geluForward(x.data, y.data, x.numel);
 
   return record(y, 'gelu', [x], (g) => {
-    const gx = allocLike(g, g.length);
+    const gx = allocOutput(g, g.length);
     const be = backendFor(g);
     if (tanhForm) be.geluTanhBackward(x.data, g, gx, g.length);
     else be.geluBackward(x.data, g, gx, g.length);

@@ -7,7 +7,7 @@ import type { BinaryOp, FloatArray } from '../backend/backend';
 import { rangeError, shapeString, typeError, verbatim } from '../errors';
 import { broadcastShapes, normalizeDim, numel, splitAt } from '../tensor/shape';
 import { Tensor } from '../tensor/tensor';
-import { allocLike, backendFor, matmulInto } from './dispatch';
+import { allocLike, allocOutput, backendFor, matmulInto } from './dispatch';
 import { record } from './engine';
 import { checkTensor, empty, expandTo, operand, sumTo } from './op-utils';
 import { batchedMatmul } from './ops-math';
@@ -24,7 +24,7 @@ function broadcastOp(
   yShape: readonly number[],
   shape: readonly number[],
 ): FloatArray {
-  const out = allocLike(x, numel(shape));
+  const out = allocOutput(x, numel(shape));
   backendFor(x).binaryForward(op, x, xShape, y, yShape, out, shape);
   return out;
 }
@@ -333,11 +333,11 @@ export function matmul(aIn: Tensor, bIn: Tensor): Tensor {
     let ga: FloatArray | null = null;
     let gb: FloatArray | null = null;
     if (a.requiresGrad) {
-      ga = allocLike(g, m * k); // dA = G B^T
+      ga = allocOutput(g, m * k); // dA = G B^T
       matmulInto(false, true, m, k, n, g, b.data, ga);
     }
     if (b.requiresGrad) {
-      gb = allocLike(g, k * n); // dB = A^T G
+      gb = allocOutput(g, k * n); // dB = A^T G
       matmulInto(true, false, k, n, m, a.data, g, gb);
     }
     return [ga, gb];

@@ -2,7 +2,7 @@
  * Functional forms of the layers and losses, with fused kernels where a network spends its
  * time: linear is one GEMM and one bias pass, crossEntropy one softmax-and-log pass.
  */
-import { allocLike, backendFor, matmulInto } from '../autograd/dispatch';
+import { allocLike, allocOutput, backendFor, matmulInto } from '../autograd/dispatch';
 import * as ops from '../autograd/ops';
 import { record } from '../autograd/engine';
 import type { FloatArray } from '../backend/backend';
@@ -28,7 +28,7 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
   const [outFeatures, inFeatures] = weight.shape;
   const batch = numel(x.shape.slice(0, -1));
   const backend = backendFor(x.data);
-  const y = new Tensor(allocLike(x.data, batch * outFeatures), [
+  const y = new Tensor(allocOutput(x.data, batch * outFeatures), [
     ...x.shape.slice(0, -1),
     outFeatures,
   ]);
@@ -42,11 +42,11 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
     let gw: FloatArray | null = null;
     let gb: FloatArray | null = null;
     if (x.requiresGrad) {
-      gx = allocLike(g, batch * inFeatures); // dX = G W
+      gx = allocOutput(g, batch * inFeatures); // dX = G W
       matmulInto(false, false, batch, inFeatures, outFeatures, g, weight.data, gx);
     }
     if (weight.requiresGrad) {
-      gw = allocLike(g, outFeatures * inFeatures); // dW = G^T X
+      gw = allocOutput(g, outFeatures * inFeatures); // dW = G^T X
       matmulInto(true, false, outFeatures, inFeatures, batch, g, x.data, gw);
     }
     if (bias?.requiresGrad) {
@@ -87,6 +87,12 @@ function checkReduction(where: string, reduction: unknown): Reduction {
   return reduction;
 }
 
+/** The index of the first NaN or infinity, or -1; a plain loop, as every loss call runs it. */
+function firstNonFinite(data: FloatArray): number {
+  for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) return i;
+  return -1;
+}
+
 /** Throws unless target matches input's shape and dtype and holds no NaN or infinity. */
 function checkTarget(where: string, input: Tensor, target: Tensor): void {
   if (!(input instanceof Tensor)) throw typeError(`${where}(input)`, 'a Tensor', input);
@@ -97,7 +103,7 @@ function checkTarget(where: string, input: Tensor, target: Tensor): void {
         `(the input's), received ${target.dtype} ${shapeString(target.shape)}`,
     );
   }
-  const bad = target.data.findIndex((v) => !Number.isFinite(v));
+  const bad = firstNonFinite(target.data);
   if (bad >= 0) {
     throw rangeError(
       `${where}(target)`,

@@ -16,6 +16,49 @@ export interface TensorOptions {
   requiresGrad?: boolean;
 }
 
+/** Shapes of up to three small sizes, frozen once and shared, by their shapeKey. */
+const sharedShapes = new Map<number, readonly number[]>();
+/** Enough for every shape a training job makes; past it, shapes are frozen one by one. */
+const SHARED_SHAPES_KEPT = 4096;
+
+/**
+ * A number that identifies a shape of up to three sizes (each below 2^20, 2^20 and 2^12 for 1,
+ * 2 and 3 sizes), distinct per rank; -1 for any other shape. Sizes are checked integers.
+ */
+function shapeKey(shape: readonly number[]): number {
+  const n = shape.length;
+  if (n === 0) return 0;
+  if (n === 1) return shape[0] < 2 ** 20 ? 1 + shape[0] : -1;
+  if (n === 2) {
+    const [d0, d1] = shape;
+    return d0 < 2 ** 20 && d1 < 2 ** 20 ? 2 ** 20 + 1 + d0 * 2 ** 20 + d1 : -1;
+  }
+  if (n === 3) {
+    const [d0, d1, d2] = shape;
+    if (d0 >= 2 ** 12 || d1 >= 2 ** 12 || d2 >= 2 ** 12) return -1;
+    return 2 ** 41 + d0 * 2 ** 24 + d1 * 2 ** 12 + d2;
+  }
+  return -1;
+}
+
+/**
+ * The shape as a frozen array, which cannot change under the tensor. Freezing a new array
+ * costs ~170 ns, several times the rest of the constructor, and every op makes a tensor: so a
+ * frozen shape (another tensor's) is shared as it is, and small shapes come from one frozen
+ * copy each (bench/NOTES.md, W1).
+ */
+function frozenShape(shape: readonly number[]): readonly number[] {
+  if (Object.isFrozen(shape)) return shape;
+  const key = shapeKey(shape);
+  if (key < 0) return Object.freeze([...shape]);
+  let shared = sharedShapes.get(key);
+  if (shared === undefined) {
+    shared = Object.freeze([...shape]);
+    if (sharedShapes.size < SHARED_SHAPES_KEPT) sharedShapes.set(key, shared);
+  }
+  return shared;
+}
+
 /**
  * An n-dimensional array of float32 (or float64) numbers with a shape, and, when it takes
  * part in a computation that needs gradients, the node of the graph that made it.
@@ -53,8 +96,7 @@ export class Tensor {
       );
     }
     this.data = data;
-    // A frozen shape (another tensor's) cannot change under this one: share it.
-    this.shape = Object.isFrozen(shape) ? shape : Object.freeze([...shape]);
+    this.shape = frozenShape(shape);
     this.requiresGrad = requiresGrad;
   }
 

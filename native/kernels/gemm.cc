@@ -2,11 +2,12 @@
 // run on the calling thread, so this pool is the only one in the process.
 //
 // Products smaller than kSingleThreadBelow multiply-adds run on one thread whatever threads()
-// says. Measured with bench/ (W2, W3) on the 2-core machine while other jobs ran: every
-// product of the MNIST MLP at batch 64 was as fast or faster on one thread, 512^3 and up
-// faster on two (183 against 95 GFLOPS), and a 2-thread training epoch sometimes 5x slower
-// than a 1-thread one when another process held the second core (OpenBLAS's threads spin
-// waiting for each other). bench/NOTES.md has the numbers.
+// says. Measured with bench/ (W2, W3, W5, W6) on the 2-core machine while other jobs ran: every
+// product of the MNIST MLP at batch 64, of the LSTM and of the text job's GPT (up to 2^27
+// multiply-adds) was as fast or faster on one thread, and a 2-thread training step up to 5x
+// slower than a 1-thread one when another process held the second core (OpenBLAS's threads
+// spin waiting for each other); 512^3 and up gained from the second core only when it was
+// idle (183 against 95 GFLOPS), 1024^3 and 2048^3 the most. bench/NOTES.md has the numbers.
 
 #include <cblas.h>
 
@@ -19,8 +20,9 @@ namespace nodegrad {
 
 namespace {
 
-// 2^24: every product of the MNIST MLP at batch 64 is below it, 256^3 is not.
-constexpr int64_t kSingleThreadBelow = int64_t{1} << 24;
+// 2^28: every product of the training jobs (the GPT's largest, 2048 x 512 x 128, is 2^27) and
+// 512^3 are below it, 1024^3 is not.
+constexpr int64_t kSingleThreadBelow = int64_t{1} << 28;
 
 // The count threads() asked for (0: OpenBLAS's own default), and the count OpenBLAS is set
 // to now; gemm switches between 1 and the former per call.
