@@ -18,6 +18,7 @@
 
 #include "../kernels/kernels.h"
 #include "../kernels/layers.h"
+#include "../kernels/norm.h"
 
 namespace {
 
@@ -394,6 +395,8 @@ const KernelTable& k() { return nodegrad::kernels(); }
 constexpr auto kMethodAttributes =
     static_cast<napi_property_attributes>(napi_writable | napi_enumerable | napi_configurable);
 
+#include "norm.inc"
+
 // ---------------------------------------------------------------------------------------------
 // The addon.
 
@@ -470,6 +473,7 @@ class Addon : public Napi::Addon<Addon> {
                              Method<&Addon::SetThreads>("setThreads"),
                              Method<&Addon::BuildInfo>("buildInfo"),
                          });
+    define_norm_methods(env, exports, kMethodAttributes);
   }
 
  private:
