@@ -4,6 +4,8 @@ export { Linear } from './linear';
 export { ReLU, Sigmoid, Tanh, GELU } from './activation';
 export { LayerNorm } from './layernorm';
 export type { LayerNormOptions } from './layernorm';
+export { BatchNorm1d, BatchNorm2d } from './batchnorm';
+export type { BatchNormOptions } from './batchnorm';
 export { MultiheadAttention } from './attention';
 export type { AttentionMasks, MultiheadAttentionOptions } from './attention';
 export { TransformerEncoderLayer } from './transformer';
@@ -22,6 +24,7 @@ export {
   softmax,
   logSoftmax,
   layerNorm,
+  batchNorm,
   gelu,
   mseLoss,
   crossEntropy,
