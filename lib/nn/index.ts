@@ -6,6 +6,8 @@ export { LayerNorm } from './layernorm';
 export type { LayerNormOptions } from './layernorm';
 export { BatchNorm1d, BatchNorm2d } from './batchnorm';
 export type { BatchNormOptions } from './batchnorm';
+export { Dropout } from './dropout';
+export type { DropoutOptions } from './dropout';
 export { MultiheadAttention } from './attention';
 export type { AttentionMasks, MultiheadAttentionOptions } from './attention';
 export { TransformerEncoderLayer } from './transformer';
@@ -25,6 +27,7 @@ export {
   logSoftmax,
   layerNorm,
   batchNorm,
+  dropout,
   gelu,
   mseLoss,
   crossEntropy,
