@@ -8,28 +8,68 @@
 namespace nodegrad {
 namespace {
 
-// sums[ch] += the sum over (batch, position) of f(x[b, ch, pos], ch). The sweep follows memory
-// order; with l = 1 ([n, c] input) each row adds into the c sums side by side.
+// sums[ch] += the sum of f(ch, i) over the flat indices i of channel ch's values in an [n, c,
+// l] array. The sweep follows memory order: with l = 1 ([n, c] input) each row adds into the c
+// sums side by side, a loop over channels the compiler vectorises; otherwise each (batch,
+// channel) row of l values is summed on its own first.
 template <typename F>
-void channel_sums(const float* x, int64_t n, int64_t c, int64_t l, double* sums, F f) {
+void channel_sums(int64_t n, int64_t c, int64_t l, double* sums, F f) {
+  if (l == 1) {
+    for (int64_t b = 0; b < n; b++) {
+      for (int64_t ch = 0; ch < c; ch++) sums[ch] += f(ch, b * c + ch);
+    }
+    return;
+  }
   for (int64_t b = 0; b < n; b++) {
     for (int64_t ch = 0; ch < c; ch++) {
-      const float* p = x + (b * c + ch) * l;
+      const int64_t at = (b * c + ch) * l;
       double s = 0;
-      for (int64_t i = 0; i < l; i++) s += f(p[i], ch);
+      for (int64_t i = at; i < at + l; i++) s += f(ch, i);
       sums[ch] += s;
     }
   }
 }
 
-// out[b, ch, pos] = in[b, ch, pos] * scale[ch] + shift[ch], in double, rounded once.
-void channel_affine(const float* in, const double* scale, const double* shift, int64_t n, int64_t c,
-                    int64_t l, float* out) {
+// channel_sums of two functions in one sweep: sums_f[ch] += f(ch, i), sums_g[ch] += g(ch, i).
+template <typename F, typename G>
+void channel_sums2(int64_t n, int64_t c, int64_t l, double* sums_f, double* sums_g, F f, G g) {
+  if (l == 1) {
+    for (int64_t b = 0; b < n; b++) {
+      for (int64_t ch = 0; ch < c; ch++) {
+        sums_f[ch] += f(ch, b * c + ch);
+        sums_g[ch] += g(ch, b * c + ch);
+      }
+    }
+    return;
+  }
   for (int64_t b = 0; b < n; b++) {
     for (int64_t ch = 0; ch < c; ch++) {
       const int64_t at = (b * c + ch) * l;
-      const double k = scale[ch], d = shift[ch];
-      for (int64_t i = 0; i < l; i++) out[at + i] = static_cast<float>(in[at + i] * k + d);
+      double sf = 0, sg = 0;
+      for (int64_t i = at; i < at + l; i++) {
+        sf += f(ch, i);
+        sg += g(ch, i);
+      }
+      sums_f[ch] += sf;
+      sums_g[ch] += sg;
+    }
+  }
+}
+
+// out[i] = f(ch, i) for every flat index i of an [n, c, l] array, ch its channel, in memory
+// order, with the l = 1 case a loop over channels as in channel_sums.
+template <typename F>
+void channel_map(int64_t n, int64_t c, int64_t l, float* out, F f) {
+  if (l == 1) {
+    for (int64_t b = 0; b < n; b++) {
+      for (int64_t ch = 0; ch < c; ch++) out[b * c + ch] = f(ch, b * c + ch);
+    }
+    return;
+  }
+  for (int64_t b = 0; b < n; b++) {
+    for (int64_t ch = 0; ch < c; ch++) {
+      const int64_t at = (b * c + ch) * l;
+      for (int64_t i = at; i < at + l; i++) out[i] = f(ch, i);
     }
   }
 }
@@ -45,12 +85,12 @@ void batch_norm_forward(const float* x, const float* weight, const float* bias, 
 
   // Step 1: the statistics, from the batch (two sweeps: no cancellation) or the running arrays.
   if (training) {
-    channel_sums(x, n, c, l, mean.data(), [](float v, int64_t) { return double{v}; });
+    channel_sums(n, c, l, mean.data(), [=](int64_t, int64_t i) { return double{x[i]}; });
     for (int64_t ch = 0; ch < c; ch++) mean[ch] /= static_cast<double>(m);
     std::vector<double> squares(c, 0.0);
     const double* mu = mean.data();
-    channel_sums(x, n, c, l, squares.data(), [mu](float v, int64_t ch) {
-      const double d = v - mu[ch];
+    channel_sums(n, c, l, squares.data(), [=](int64_t ch, int64_t i) {
+      const double d = x[i] - mu[ch];
       return d * d;
     });
     for (int64_t ch = 0; ch < c; ch++) {
@@ -79,7 +119,10 @@ void batch_norm_forward(const float* x, const float* weight, const float* bias, 
     scale[ch] = rstd[ch] * (weight != nullptr ? double{weight[ch]} : 1.0);
     shift[ch] = (bias != nullptr ? double{bias[ch]} : 0.0) - mean[ch] * scale[ch];
   }
-  channel_affine(x, scale.data(), shift.data(), n, c, l, y);
+  const double* k = scale.data();
+  const double* d = shift.data();
+  channel_map(n, c, l, y,
+              [=](int64_t ch, int64_t i) { return static_cast<float>(x[i] * k[ch] + d[ch]); });
   for (int64_t ch = 0; ch < c; ch++) {
     save_mean[ch] = static_cast<float>(mean[ch]);
     save_rstd[ch] = static_cast<float>(rstd[ch]);
@@ -90,21 +133,11 @@ void batch_norm_backward(const float* x, const float* weight, const float* save_
                          const float* save_rstd, const float* gy, int64_t n, int64_t c, int64_t l,
                          bool training, float* gx, float* gweight, float* gbias) {
   const int64_t m = n * l;
-  // Step 1: per channel, sum(gy) and sum(gy * (x - mean)), gy read alongside x.
+  // Step 1: per channel, sum(gy) and sum(gy * (x - mean)).
   std::vector<double> sum_g(c, 0.0), sum_gd(c, 0.0);
-  for (int64_t b = 0; b < n; b++) {
-    for (int64_t ch = 0; ch < c; ch++) {
-      const int64_t at = (b * c + ch) * l;
-      const double mu = save_mean[ch];
-      double sg = 0, sgd = 0;
-      for (int64_t i = 0; i < l; i++) {
-        sg += gy[at + i];
-        sgd += gy[at + i] * (x[at + i] - mu);
-      }
-      sum_g[ch] += sg;
-      sum_gd[ch] += sgd;
-    }
-  }
+  channel_sums2(
+      n, c, l, sum_g.data(), sum_gd.data(), [=](int64_t, int64_t i) { return double{gy[i]}; },
+      [=](int64_t ch, int64_t i) { return gy[i] * (x[i] - double{save_mean[ch]}); });
 
   // Step 2: gx = a * (gy - mean(gy) - (x - mean) * k) with a = w * rstd and, in training,
   // k = rstd^2 * mean(gy * (x - mean)): one affine map of gy and x per channel. The parameter
@@ -117,15 +150,12 @@ void batch_norm_backward(const float* x, const float* weight, const float* save_
     k[ch] = training && m > 0 ? r * r * sum_gd[ch] / static_cast<double>(m) : 0.0;
     d[ch] = a[ch] * (k[ch] * save_mean[ch] - mg);
   }
-  for (int64_t b = 0; b < n; b++) {
-    for (int64_t ch = 0; ch < c; ch++) {
-      const int64_t at = (b * c + ch) * l;
-      const double ak = a[ch] * k[ch], ac = a[ch], dc = d[ch];
-      for (int64_t i = 0; i < l; i++) {
-        gx[at + i] = static_cast<float>(gy[at + i] * ac - x[at + i] * ak + dc);
-      }
-    }
-  }
+  const double* pa = a.data();
+  const double* pk = k.data();
+  const double* pd = d.data();
+  channel_map(n, c, l, gx, [=](int64_t ch, int64_t i) {
+    return static_cast<float>(gy[i] * pa[ch] - x[i] * (pa[ch] * pk[ch]) + pd[ch]);
+  });
   for (int64_t ch = 0; ch < c; ch++) {
     if (gweight != nullptr) gweight[ch] = static_cast<float>(sum_gd[ch] * save_rstd[ch]);
     if (gbias != nullptr) gbias[ch] = static_cast<float>(sum_g[ch]);
