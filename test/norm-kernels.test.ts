@@ -166,6 +166,48 @@ describe('batch normalisation kernels on both backends', () => {
     }
   });
 
+  it('with no values, write zero parameter gradients and loop over nothing', () => {
+    for (const b of backends) {
+      const [gw, gb] = [new Float32Array(3).fill(7), new Float32Array(3).fill(7)];
+      const empty = new Float32Array(0);
+      const stats = new Float32Array(3);
+      b.batchNormBackward(empty, null, stats, stats, empty, 0, 3, 4, true, empty, gw, gb);
+      expect([...gw, ...gb]).toEqual([0, 0, 0, 0, 0, 0]);
+      // No channels: a huge batch is no work (the binding's fuzz found this took forever).
+      const none = new Float32Array(0);
+      b.batchNormBackward(
+        none,
+        null,
+        none,
+        none,
+        none,
+        2 ** 40,
+        0,
+        2 ** 10,
+        true,
+        none,
+        none,
+        none,
+      );
+      b.batchNormForward(
+        none,
+        null,
+        null,
+        null,
+        null,
+        2 ** 40,
+        0,
+        1,
+        true,
+        0.1,
+        0,
+        none,
+        none,
+        none,
+      );
+    }
+  });
+
   it('write y over x and gx over gy when they alias', () => {
     for (const b of backends) {
       const x = uniform(24);

@@ -39,7 +39,7 @@ export interface NormKernels {
    * saveRstd: gx [n, c, l] (may alias gy), gweight = sum of gy * xhat and gbias = sum of gy over
    * each channel ([c], or null: not wanted). With training, gx also carries the gradient
    * through the batch statistics: gx = w * rstd * (gy - mean(gy) - xhat * mean(gy * xhat)) per
-   * channel; without, gx = w * rstd * gy.
+   * channel; without, gx = w * rstd * gy. With n * l = 0 the parameter gradients are 0.
    */
   batchNormBackward(
     x: FloatArray,

@@ -73,8 +73,27 @@ function checkForward(
 }
 
 /**
- * The sum of f(value) over channel ch's values of x viewed as [n, c, l], one partial sum per
- * batch element added into the total: the native kernels' order, so both round alike.
+ * The sum of f(value, index) over x[begin, end), in four interleaved partial sums (index mod 4
+ * from begin) added pairwise at the end: the native kernels' row_sum, so both round alike.
+ */
+function rowSum(
+  x: FloatArray,
+  begin: number,
+  end: number,
+  f: (v: number, i: number) => number,
+): number {
+  const s = [0, 0, 0, 0];
+  let i = begin;
+  for (; i + 4 <= end; i += 4) {
+    for (let j = 0; j < 4; j++) s[j] += f(x[i + j], i + j);
+  }
+  for (; i < end; i++) s[0] += f(x[i], i);
+  return s[0] + s[1] + (s[2] + s[3]);
+}
+
+/**
+ * The sum of f(value, index) over channel ch's values of x viewed as [n, c, l]: one row sum
+ * per batch element added into the total, in the native kernels' order.
  */
 function channelSum(
   x: FloatArray,
@@ -87,9 +106,7 @@ function channelSum(
   let total = 0;
   for (let b = 0; b < n; b++) {
     const start = (b * c + ch) * l;
-    let s = 0;
-    for (let i = start; i < start + l; i++) s += f(x[i], i);
-    total += s;
+    total += l === 1 ? f(x[start], start) : rowSum(x, start, start + l, f);
   }
   return total;
 }
@@ -114,7 +131,7 @@ function batchNormForward(
   const outputs: [FloatArray, FloatArray, FloatArray] = [y, saveMean, saveRstd];
   checkForward(x, weight, bias, runningMean, runningVar, sizes, training, momentum, eps, outputs);
   const m = n * l;
-  if (m === 0) return;
+  if (m === 0 || c === 0) return;
 
   for (let ch = 0; ch < c; ch++) {
     // Step 1: the statistics, from the batch (two sweeps: no cancellation) or the running
@@ -186,6 +203,12 @@ function batchNormBackward(
 ): void {
   checkBackward(x, weight, [saveMean, saveRstd], gy, [n, c, l], training, [gx, gweight, gbias]);
   const m = n * l;
+  // No values: the parameter gradients are empty sums (and nothing is looped over n or l).
+  if (m === 0 || c === 0) {
+    gweight?.fill(0, 0, c);
+    gbias?.fill(0, 0, c);
+    return;
+  }
   for (let ch = 0; ch < c; ch++) {
     // Step 1: sum(gy) and sum(gy * (x - mean)) over the channel.
     const mu = saveMean[ch];

@@ -30,7 +30,8 @@ void batch_norm_forward(const float* x, const float* weight, const float* bias, 
 // save_rstd: gx [n, c, l] (may alias gy), and gweight = sum of gy * xhat, gbias = sum of gy
 // over each channel ([c]; null: not wanted). training says which forward it was: in training
 // the statistics depend on x, and gx = w * rstd * (gy - mean(gy) - xhat * mean(gy * xhat)) per
-// channel; otherwise they are constants and gx = w * rstd * gy.
+// channel; otherwise they are constants and gx = w * rstd * gy. With n * l = 0 the parameter
+// gradients are 0.
 void batch_norm_backward(const float* x, const float* weight, const float* save_mean,
                          const float* save_rstd, const float* gy, int64_t n, int64_t c, int64_t l,
                          bool training, float* gx, float* gweight, float* gbias);
