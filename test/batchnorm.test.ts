@@ -130,7 +130,7 @@ describe('BatchNorm1d and BatchNorm2d', () => {
     expect(losses[59]).toBeLessThan(0.1 * losses[0]);
   });
 
-  it('print as PyTorch does', () => {
+  it('print their configuration with PyTorch’s names', () => {
     expect(String(new BatchNorm2d(8, { momentum: null }))).toBe(
       'BatchNorm2d(8, eps=0.00001, momentum=null, affine=true, track_running_stats=true)',
     );
