@@ -32,6 +32,7 @@
         "native/kernels/gemm.cc",
         "native/kernels/kernels_scalar.cc",
         "native/kernels/transformer_scalar.cc",
+        "native/kernels/norm.cc",
         "native/kernels/sequence.cc",
         "native/kernels/layers.cc"
       ],

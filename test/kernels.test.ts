@@ -21,6 +21,7 @@ import type {
   SgdOptions,
 } from '../lib/backend/backend';
 import type { LayerKernels } from '../lib/backend/layer-kernels';
+import type { NormKernels } from '../lib/backend/norm-kernels';
 import { referenceBackend as ref } from '../lib/backend/reference';
 
 const f32 = (values: number[]) => Float32Array.from(values);
@@ -757,8 +758,10 @@ function transformerCases(): Record<TransformerKernel, KernelCase[]> {
 }
 
 /** The cases of every kernel, drawn once from the seeded generator. */
-// The LayerKernels have their own comparison in test/layer-kernels.test.ts.
-function kernelCases(): Record<keyof Omit<Backend, 'name' | keyof LayerKernels>, KernelCase[]> {
+// The LayerKernels and NormKernels have their own comparisons in test/layer-kernels.test.ts and
+// test/norm-kernels.test.ts.
+type OwnKernels = keyof Omit<Backend, 'name' | keyof LayerKernels | keyof NormKernels>;
+function kernelCases(): Record<OwnKernels, KernelCase[]> {
   const unary = (
     method:
       'affine' | 'expForward' | 'logForward' | 'reluForward' | 'sigmoidForward' | 'tanhForward',

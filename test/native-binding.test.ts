@@ -453,6 +453,44 @@ SPECS.layerNormBackward = {
   args: () => [f(6), f(3), f(2), f(2), f(6), 2, 3, f(6), f(3), f(3)],
 };
 
+// Batch normalisation of [n 2, c 3, l 2]: weight, bias and the running arrays are optional.
+SPECS.batchNormForward = {
+  params: [
+    ['x', 'f32'],
+    ['weight', 'f32?'],
+    ['bias', 'f32?'],
+    ['runningMean', 'f32?'],
+    ['runningVar', 'f32?'],
+    ['n', 'size'],
+    ['c', 'size'],
+    ['l', 'size'],
+    ['training', 'bool'],
+    ['momentum', 'number'],
+    ['eps', 'number'],
+    ['y', 'f32'],
+    ['saveMean', 'f32'],
+    ['saveRstd', 'f32'],
+  ],
+  args: () => [f(12), f(3), f(3), f(3), f(3), 2, 3, 2, true, 0.1, 1e-5, f(12), f(3), f(3)],
+};
+SPECS.batchNormBackward = {
+  params: [
+    ['x', 'f32'],
+    ['weight', 'f32?'],
+    ['saveMean', 'f32'],
+    ['saveRstd', 'f32'],
+    ['gy', 'f32'],
+    ['n', 'size'],
+    ['c', 'size'],
+    ['l', 'size'],
+    ['training', 'bool'],
+    ['gx', 'f32'],
+    ['gweight', 'f32?'],
+    ['gbias', 'f32?'],
+  ],
+  args: () => [f(12), f(3), f(3), f(3), f(12), 2, 3, 2, true, f(12), f(3), f(3)],
+};
+
 /** A typed array whose buffer has been transferred away. */
 function detached(make: (buffer: ArrayBuffer) => ArrayBufferView): ArrayBufferView {
   const buffer = new ArrayBuffer(64);

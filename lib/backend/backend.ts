@@ -15,6 +15,7 @@
  */
 
 import type { LayerKernels } from './layer-kernels';
+import type { NormKernels } from './norm-kernels';
 import type { TransformerKernels } from './transformer-kernels';
 
 export type FloatArray = Float32Array | Float64Array;
@@ -70,7 +71,7 @@ export interface AdagradOptions {
   step: number;
 }
 
-export interface Backend extends LayerKernels, TransformerKernels {
+export interface Backend extends LayerKernels, TransformerKernels, NormKernels {
   readonly name: BackendName;
 
   /**

@@ -20,6 +20,7 @@ import type {
 import { rangeError, shapeString, typeError } from '../errors';
 import { at, checkArray, checkSize } from './reference-checks';
 import { referenceLayerKernels } from './reference-layers';
+import { referenceNormKernels } from './reference-norm';
 import { referenceTransformerKernels } from './reference-transformer';
 
 // ---------------------------------------------------------------------------------------------
@@ -1123,4 +1124,5 @@ export const referenceBackend: Backend = {
   lstmCellBackward,
   embeddingForward,
   embeddingBackward,
+  ...referenceNormKernels,
 };

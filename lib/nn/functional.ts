@@ -12,6 +12,8 @@ import { Tensor } from '../tensor/tensor';
 
 export { relu, sigmoid, tanh, softmax, logSoftmax } from '../autograd/ops';
 export { layerNorm, gelu } from '../autograd/ops-transformer';
+export { batchNorm } from '../autograd/ops-norm';
+export { dropout } from '../autograd/ops-dropout';
 export type { GeluApproximate } from '../autograd/ops-transformer';
 
 export type Reduction = 'mean' | 'sum' | 'none';

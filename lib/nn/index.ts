@@ -4,6 +4,10 @@ export { Linear } from './linear';
 export { ReLU, Sigmoid, Tanh, GELU } from './activation';
 export { LayerNorm } from './layernorm';
 export type { LayerNormOptions } from './layernorm';
+export { BatchNorm1d, BatchNorm2d } from './batchnorm';
+export type { BatchNormOptions } from './batchnorm';
+export { Dropout } from './dropout';
+export type { DropoutOptions } from './dropout';
 export { MultiheadAttention } from './attention';
 export type { AttentionMasks, MultiheadAttentionOptions } from './attention';
 export { TransformerEncoderLayer } from './transformer';
@@ -22,6 +26,8 @@ export {
   softmax,
   logSoftmax,
   layerNorm,
+  batchNorm,
+  dropout,
   gelu,
   mseLoss,
   crossEntropy,

@@ -4,6 +4,8 @@ import { sameShape } from '../tensor/shape';
 
 /** Tensors that were made parameters with {@link Module.param} or registerParameter. */
 const parameterTensors = new WeakSet<Tensor>();
+/** Tensors that were made buffers with {@link Module.buffer} or registerBuffer. */
+const bufferTensors = new WeakSet<Tensor>();
 
 /** What {@link Module.loadStateDict} found when `strict` is false. */
 export interface LoadStateDictResult {
@@ -20,6 +22,9 @@ export interface LoadStateDictResult {
  * properties were first assigned, and their names are the property names joined with dots
  * ("fc1.weight", "0.bias"). A plain tensor that was not wrapped by `param` is not a parameter,
  * as in PyTorch; modules kept in arrays or maps are not children (use {@link Sequential}).
+ * A buffer (`this.buffer(...)`, PyTorch's register_buffer) is state that is not learned, such
+ * as BatchNorm's running statistics: it is in the state dict, after the module's own
+ * parameters, but not in `parameters()`.
  *
  * @example
  * class Mlp extends Module {
@@ -50,8 +55,41 @@ export abstract class Module {
    */
   protected param(value: Tensor): Tensor {
     if (!(value instanceof Tensor)) throw typeError('Module.param(value)', 'a Tensor', value);
+    if (bufferTensors.has(value)) {
+      throw rangeError('Module.param(value)', 'a Tensor that is not a buffer', value);
+    }
     value.requiresGrad = true;
     parameterTensors.add(value);
+    return value;
+  }
+
+  /**
+   * Marks a tensor as a buffer of this module (state saved in the state dict that is not a
+   * parameter: no gradient, not in `parameters()`) and returns it, to be stored on a property:
+   * `this.running_mean = this.buffer(zeros([c]))`.
+   */
+  protected buffer(value: Tensor): Tensor {
+    if (!(value instanceof Tensor)) throw typeError('Module.buffer(value)', 'a Tensor', value);
+    if (parameterTensors.has(value)) {
+      throw rangeError('Module.buffer(value)', 'a Tensor that is not a parameter', value);
+    }
+    bufferTensors.add(value);
+    return value;
+  }
+
+  /**
+   * Stores `value` as the buffer `name`, as `this[name] = this.buffer(value)` does; null stores
+   * an absent buffer, left out of the state dict (as PyTorch's register_buffer(name, None)).
+   *
+   * @example
+   * this.registerBuffer('steps', zeros([]));
+   */
+  registerBuffer(name: string, value: Tensor | null): Tensor | null {
+    checkName('registerBuffer(name)', name);
+    if (value !== null && !(value instanceof Tensor)) {
+      throw typeError('registerBuffer(value)', 'a Tensor or null', value);
+    }
+    (this as Record<string, unknown>)[name] = value === null ? null : this.buffer(value);
     return value;
   }
 
@@ -122,6 +160,21 @@ export abstract class Module {
     return [...this.namedParameters()].map(([, tensor]) => tensor);
   }
 
+  /** Every buffer with its dotted name ('bn.running_mean'), each once, in registration order. */
+  *namedBuffers(): IterableIterator<[string, Tensor]> {
+    const seen = new Set<Tensor>();
+    for (const [name, tensor] of this.allNamedState()) {
+      if (seen.has(tensor) || !bufferTensors.has(tensor)) continue;
+      seen.add(tensor);
+      yield [name, tensor];
+    }
+  }
+
+  /** Every buffer once, in registration order. */
+  buffers(): Tensor[] {
+    return [...this.namedBuffers()].map(([, tensor]) => tensor);
+  }
+
   /** Sets training mode on this module and every descendant, and returns this. */
   train(mode = true): this {
     for (const module of this.modules()) module.training = mode;
@@ -139,17 +192,19 @@ export abstract class Module {
   }
 
   /**
-   * Every parameter under its dotted name, in registration order, as tensors that share the
-   * parameters' data and carry no graph. Save it with `save(model.stateDict(), path)`.
+   * Every parameter and buffer under its dotted name, as tensors that share their data and carry
+   * no graph, in PyTorch's order: each module's parameters, then its buffers, then its children.
+   * Save it with `save(model.stateDict(), path)`.
    */
   stateDict(): Record<string, Tensor> {
     const dict: Record<string, Tensor> = {};
-    for (const [name, tensor] of this.allNamedParameters()) dict[name] = tensor.detach();
+    for (const [name, tensor] of this.allNamedState()) dict[name] = tensor.detach();
     return dict;
   }
 
   /**
-   * Copies the values of `dict` into the parameters in place (an optimizer holding them keeps
+   * Copies the values of `dict` into the parameters and buffers in place (an optimizer holding
+   * them keeps
    * working). Everything is checked before anything is copied: a shape mismatch always throws,
    * and with `strict` (the default) so does a missing or an unexpected key.
    *
@@ -163,7 +218,7 @@ export abstract class Module {
     if (dict === null || typeof dict !== 'object') {
       throw typeError('loadStateDict(dict)', 'an object of tensors', dict);
     }
-    const own = new Map(this.allNamedParameters());
+    const own = new Map(this.allNamedState());
     const missingKeys = [...own.keys()].filter((key) => !Object.hasOwn(dict, key));
     const unexpectedKeys = Object.keys(dict).filter((key) => !own.has(key));
 
@@ -208,22 +263,32 @@ export abstract class Module {
     return `${head}\n${lines.join('\n')}\n)`;
   }
 
+  /** Every parameter under every name it has, duplicates included. */
+  private *allNamedParameters(): IterableIterator<[string, Tensor]> {
+    for (const entry of this.allNamedState()) {
+      if (parameterTensors.has(entry[1])) yield entry;
+    }
+  }
+
   /**
-   * Every parameter under every name it has, duplicates included (what stateDict saves, as
-   * PyTorch's state_dict lists a module shared by two parents under both names).
+   * Every parameter and buffer under every name it has, duplicates included (what stateDict
+   * saves, as PyTorch's state_dict lists a module shared by two parents under both names):
+   * each module's parameters, then its buffers, then its children's.
    */
-  private *allNamedParameters(
+  private *allNamedState(
     prefix = '',
     ancestors = new Set<Module>(),
   ): IterableIterator<[string, Tensor]> {
     const path = (name: string) => (prefix === '' ? name : `${prefix}.${name}`);
-    for (const [name, value] of Object.entries(this)) {
-      if (value instanceof Tensor && parameterTensors.has(value)) yield [path(name), value];
+    for (const kind of [parameterTensors, bufferTensors]) {
+      for (const [name, value] of Object.entries(this)) {
+        if (value instanceof Tensor && kind.has(value)) yield [path(name), value];
+      }
     }
     // A module that contains itself would recurse forever; PyTorch's walk skips it too.
     ancestors.add(this);
     for (const [name, child] of this.namedChildren()) {
-      if (!ancestors.has(child)) yield* child.allNamedParameters(path(name), ancestors);
+      if (!ancestors.has(child)) yield* child.allNamedState(path(name), ancestors);
     }
     ancestors.delete(this);
   }

@@ -22,6 +22,7 @@
 
 #include "../kernels/kernels.h"
 #include "../kernels/layers.h"
+#include "../kernels/norm.h"
 
 namespace {
 
@@ -398,6 +399,8 @@ const KernelTable& k() { return nodegrad::kernels(); }
 constexpr auto kMethodAttributes =
     static_cast<napi_property_attributes>(napi_writable | napi_enumerable | napi_configurable);
 
+#include "norm.inc"
+
 // ---------------------------------------------------------------------------------------------
 // The addon.
 
@@ -475,6 +478,7 @@ class Addon : public Napi::Addon<Addon> {
                              Method<&Addon::BuildInfo>("buildInfo"),
                              Method<&Addon::ReleaseMemory>("releaseMemory"),
                          });
+    define_norm_methods(env, exports, kMethodAttributes);
   }
 
  private:
