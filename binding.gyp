@@ -33,7 +33,8 @@
         "native/kernels/kernels_scalar.cc",
         "native/kernels/transformer_scalar.cc",
         "native/kernels/sequence.cc",
-        "native/kernels/layers.cc"
+        "native/kernels/layers.cc",
+        "native/kernels/conv.cc"
       ],
       "cflags_cc": ["<!@(node tools/openblas-flags.js cflags)"]
     },

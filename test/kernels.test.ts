@@ -20,6 +20,7 @@ import type {
   RmspropOptions,
   SgdOptions,
 } from '../lib/backend/backend';
+import type { ConvKernels } from '../lib/backend/conv-kernels';
 import type { LayerKernels } from '../lib/backend/layer-kernels';
 import { referenceBackend as ref } from '../lib/backend/reference';
 
@@ -757,8 +758,10 @@ function transformerCases(): Record<TransformerKernel, KernelCase[]> {
 }
 
 /** The cases of every kernel, drawn once from the seeded generator. */
-// The LayerKernels have their own comparison in test/layer-kernels.test.ts.
-function kernelCases(): Record<keyof Omit<Backend, 'name' | keyof LayerKernels>, KernelCase[]> {
+// The LayerKernels and ConvKernels have their own comparisons in test/layer-kernels.test.ts and
+// test/conv-kernels.test.ts.
+type OwnKernel = keyof Omit<Backend, 'name' | keyof LayerKernels | keyof ConvKernels>;
+function kernelCases(): Record<OwnKernel, KernelCase[]> {
   const unary = (
     method:
       'affine' | 'expForward' | 'logForward' | 'reluForward' | 'sigmoidForward' | 'tanhForward',

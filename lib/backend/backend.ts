@@ -14,6 +14,7 @@
  *   other sizes are, and a sum over an empty range is 0.
  */
 
+import type { ConvKernels } from './conv-kernels';
 import type { LayerKernels } from './layer-kernels';
 import type { TransformerKernels } from './transformer-kernels';
 
@@ -70,7 +71,7 @@ export interface AdagradOptions {
   step: number;
 }
 
-export interface Backend extends LayerKernels, TransformerKernels {
+export interface Backend extends LayerKernels, TransformerKernels, ConvKernels {
   readonly name: BackendName;
 
   /**

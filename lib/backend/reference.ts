@@ -19,6 +19,7 @@ import type {
 } from './backend';
 import { rangeError, shapeString, typeError } from '../errors';
 import { at, checkArray, checkSize } from './reference-checks';
+import { referenceConvKernels } from './reference-conv';
 import { referenceLayerKernels } from './reference-layers';
 import { referenceTransformerKernels } from './reference-transformer';
 
@@ -1123,4 +1124,5 @@ export const referenceBackend: Backend = {
   lstmCellBackward,
   embeddingForward,
   embeddingBackward,
+  ...referenceConvKernels,
 };

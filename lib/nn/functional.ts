@@ -13,6 +13,8 @@ import { Tensor } from '../tensor/tensor';
 export { relu, sigmoid, tanh, softmax, logSoftmax } from '../autograd/ops';
 export { layerNorm, gelu } from '../autograd/ops-transformer';
 export type { GeluApproximate } from '../autograd/ops-transformer';
+export { conv1d, conv2d } from '../autograd/ops-conv';
+export { maxPool2d, avgPool2d, adaptiveAvgPool2d } from '../autograd/ops-pool';
 
 export type Reduction = 'mean' | 'sum' | 'none';
 

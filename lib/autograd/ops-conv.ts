@@ -1,0 +1,355 @@
+/**
+ * Convolution and pooling ops, each one node of the graph with its backward written out.
+ *
+ * A convolution is im2col + GEMM: the input's sliding windows are copied into a column matrix
+ * [channels * kH * kW, batch * outH * outW] (once for the whole batch, so each group is one
+ * large matrix product rather than one small product per image), multiplied by the weight
+ * [out, channels / groups * kH * kW], and the result [out, batch, outH * outW] is permuted to
+ * [batch, out, outH, outW]. Backward runs the same steps transposed: the weight's gradient is
+ * the upstream gradient times the column matrix (kept from the forward), the input's is the
+ * weight times the upstream gradient folded back by col2im. Conv1d is the same op on planes
+ * of height 1.
+ */
+import type { FloatArray } from '../backend/backend';
+import { rangeError, shapeString, typeError, verbatim } from '../errors';
+import { sameShape } from '../tensor/shape';
+import { Tensor } from '../tensor/tensor';
+import { allocLike, backendFor } from './dispatch';
+import { record } from './engine';
+import { reshape } from './ops';
+
+/** A size for both spatial dimensions, or one per dimension as [height, width]. */
+export type Size2 = number | readonly [number, number];
+
+export interface Conv2dOptions {
+  /** Step between windows (default 1). */
+  stride?: Size2;
+  /** Zeros added on each side (default 0). */
+  padding?: Size2;
+  /** Spacing between kernel taps (default 1). */
+  dilation?: Size2;
+  /** Channels are split into this many groups, each convolved with its own filters (default 1). */
+  groups?: number;
+}
+
+export interface Conv1dOptions {
+  stride?: number;
+  padding?: number;
+  dilation?: number;
+  groups?: number;
+}
+
+/** The geometry of a convolution, every size known. */
+interface ConvGeometry {
+  batch: number;
+  channels: number;
+  height: number;
+  width: number;
+  outChannels: number;
+  kernel: [number, number];
+  pad: [number, number];
+  stride: [number, number];
+  dilation: [number, number];
+  groups: number;
+  out: [number, number];
+}
+
+/**
+ * A pair of integers >= min from a number or a pair, named `where` in errors; `fallback` when
+ * value is undefined, unless fallback is null (a required size).
+ */
+export function pair(
+  where: string,
+  value: Size2 | undefined,
+  fallback: number | null,
+  min: number,
+): [number, number] {
+  const v = value === undefined && fallback !== null ? fallback : value;
+  const ok = (d: unknown) => typeof d === 'number' && Number.isInteger(d) && d >= min;
+  if (typeof v === 'number' && ok(v)) return [v, v];
+  if (Array.isArray(v) && v.length === 2 && ok(v[0]) && ok(v[1])) return [v[0], v[1]];
+  throw rangeError(where, `an integer >= ${min} or a pair of them`, v);
+}
+
+function checkGroups(where: string, groups: unknown): number {
+  if (typeof groups !== 'number' || !Number.isInteger(groups) || groups < 1) {
+    throw rangeError(where, 'an integer >= 1', groups);
+  }
+  return groups;
+}
+
+/** The output size along one dimension, or -1 when the dilated kernel does not fit. */
+function outSize(size: number, kernel: number, pad: number, stride: number, dilation: number) {
+  const span = dilation * (kernel - 1) + 1;
+  if (span > size + 2 * pad) return -1;
+  return Math.floor((size + 2 * pad - span) / stride) + 1;
+}
+
+/** Checks input, weight and bias of a convolution (x already 4-D) and returns its geometry. */
+function convGeometry(
+  fn: string,
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor | null,
+  settings: Omit<
+    ConvGeometry,
+    'batch' | 'channels' | 'height' | 'width' | 'outChannels' | 'kernel' | 'out'
+  >,
+  kernel: [number, number],
+): ConvGeometry {
+  const [batch, channels, height, width] = x.shape;
+  const outChannels = weight.shape[0];
+  const { groups } = settings;
+  if (channels % groups !== 0) {
+    throw rangeError(`${fn}(groups)`, `a divisor of the input's ${channels} channels`, groups);
+  }
+  if (outChannels % groups !== 0) {
+    throw rangeError(`${fn}(groups)`, `a divisor of the weight's ${outChannels} filters`, groups);
+  }
+  if (weight.shape[1] * groups !== channels) {
+    throw new RangeError(
+      `${fn}: expected input with weight.shape[1] * groups = ${weight.shape[1] * groups} ` +
+        `channels, received ${shapeString(x.shape)}`,
+    );
+  }
+  if (bias !== null && (!(bias instanceof Tensor) || !sameShape(bias.shape, [outChannels]))) {
+    throw rangeError(
+      `${fn}(bias)`,
+      `a Tensor of shape [${outChannels}] or null`,
+      bias?.shape ?? bias,
+    );
+  }
+  if (x.dtype !== weight.dtype || (bias !== null && bias.dtype !== weight.dtype)) {
+    throw rangeError(
+      fn,
+      'input, weight and bias of one dtype',
+      verbatim(`${x.dtype}, ${weight.dtype}`),
+    );
+  }
+  const { pad, stride, dilation } = settings;
+  const out: [number, number] = [
+    outSize(height, kernel[0], pad[0], stride[0], dilation[0]),
+    outSize(width, kernel[1], pad[1], stride[1], dilation[1]),
+  ];
+  if (out[0] < 0 || out[1] < 0) {
+    throw new RangeError(
+      `${fn}: expected a kernel (dilated: ${dilation[0] * (kernel[0] - 1) + 1} x ` +
+        `${dilation[1] * (kernel[1] - 1) + 1}) no larger than the padded input ` +
+        `(${height + 2 * pad[0]} x ${width + 2 * pad[1]}), received input ${shapeString(x.shape)}`,
+    );
+  }
+  return { batch, channels, height, width, outChannels, kernel, out, ...settings };
+}
+
+/** The ten window arguments of im2col / col2im, in the kernels' order. */
+function windowArgs(g: ConvGeometry) {
+  return [
+    ...[g.height, g.width, g.kernel[0], g.kernel[1], g.pad[0], g.pad[1]],
+    ...[g.stride[0], g.stride[1], g.dilation[0], g.dilation[1]],
+  ] as const;
+}
+
+/**
+ * The convolution itself on data of shape [batch, channels, height, width]; returns a tensor
+ * of shape outShape (the caller's view of [batch, out, outH, outW]).
+ */
+function convolution(
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor | null,
+  g: ConvGeometry,
+  outShape: number[],
+) {
+  const be = backendFor(x.data);
+  const cols = g.batch * g.out[0] * g.out[1];
+  const outPerGroup = g.outChannels / g.groups;
+  const taps = (g.channels / g.groups) * g.kernel[0] * g.kernel[1];
+  const w = windowArgs(g);
+
+  // Step 1: the column matrix of the whole batch.
+  const col = allocLike(x.data, g.channels * g.kernel[0] * g.kernel[1] * cols);
+  be.im2col(x.data, g.batch, g.channels, ...w, col);
+
+  // Step 2: one product per group, [out / groups, taps] x [taps, cols], plus the bias.
+  const yt = allocLike(x.data, g.outChannels * cols);
+  for (let k = 0; k < g.groups; k++) {
+    const wk = weight.data.subarray(k * outPerGroup * taps);
+    const ck = col.subarray(k * taps * cols);
+    be.gemm(
+      false,
+      false,
+      outPerGroup,
+      cols,
+      taps,
+      1,
+      wk,
+      taps,
+      ck,
+      cols,
+      0,
+      yt.subarray(k * outPerGroup * cols),
+      cols,
+    );
+  }
+  if (bias !== null) {
+    be.binaryForward('add', yt, [g.outChannels, cols], bias.data, [g.outChannels, 1], yt, [
+      g.outChannels,
+      cols,
+    ]);
+  }
+
+  // Step 3: [out, batch, spots] to [batch, out, spots].
+  const spots = g.out[0] * g.out[1];
+  const y = new Tensor(swapOuter(yt, g.outChannels, g.batch, spots), outShape);
+
+  const inputs = bias === null ? [x, weight] : [x, weight, bias];
+  return record(y, 'conv', inputs, (gy) => {
+    const gt = swapOuter(gy, g.batch, g.outChannels, spots); // [out, cols]
+    const bk = backendFor(gy);
+    let gx: FloatArray | null = null;
+    let gw: FloatArray | null = null;
+    let gb: FloatArray | null = null;
+    if (weight.requiresGrad) {
+      gw = allocLike(gy, weight.numel); // dW_k = G_k col_k^T
+      for (let k = 0; k < g.groups; k++) {
+        const gk = gt.subarray(k * outPerGroup * cols);
+        const ck = col.subarray(k * taps * cols);
+        bk.gemm(
+          false,
+          true,
+          outPerGroup,
+          taps,
+          cols,
+          1,
+          gk,
+          cols,
+          ck,
+          cols,
+          0,
+          gw.subarray(k * outPerGroup * taps),
+          taps,
+        );
+      }
+    }
+    if (x.requiresGrad) {
+      const gcol = allocLike(gy, col.length); // dcol_k = W_k^T G_k, folded back by col2im
+      for (let k = 0; k < g.groups; k++) {
+        const wk = weight.data.subarray(k * outPerGroup * taps);
+        const gk = gt.subarray(k * outPerGroup * cols);
+        bk.gemm(
+          true,
+          false,
+          taps,
+          cols,
+          outPerGroup,
+          1,
+          wk,
+          taps,
+          gk,
+          cols,
+          0,
+          gcol.subarray(k * taps * cols),
+          cols,
+        );
+      }
+      gx = allocLike(gy, x.numel);
+      bk.col2im(gcol, g.batch, g.channels, ...w, gx);
+    }
+    if (bias?.requiresGrad) {
+      gb = allocLike(gy, g.outChannels); // db = row sums of G
+      bk.reduceSum(gt, g.outChannels, cols, 1, gb);
+    }
+    return [gx, gw, gb];
+  });
+}
+
+/** [a, b, inner] to [b, a, inner]; the data itself when either of a, b is 1. */
+function swapOuter(data: FloatArray, a: number, b: number, inner: number): FloatArray {
+  if (a === 1 || b === 1) return data;
+  const out = allocLike(data, data.length);
+  backendFor(data).permute(data, [a, b, inner], [1, 0, 2], out);
+  return out;
+}
+
+function checkInput(fn: string, x: unknown, ranks: [number, number], layout: string): Tensor {
+  if (!(x instanceof Tensor)) throw typeError(`${fn}(input)`, 'a Tensor', x);
+  if (x.ndim !== ranks[0] && x.ndim !== ranks[1]) {
+    throw new RangeError(
+      `${fn}: expected input of shape ${layout}, received ${shapeString(x.shape)}`,
+    );
+  }
+  return x;
+}
+
+function checkWeight(fn: string, weight: unknown, rank: number, layout: string): Tensor {
+  if (!(weight instanceof Tensor) || weight.ndim !== rank) {
+    const received = weight instanceof Tensor ? verbatim(shapeString(weight.shape)) : weight;
+    throw rangeError(`${fn}(weight)`, `a ${rank}-D Tensor ${layout}`, received);
+  }
+  return weight;
+}
+
+/**
+ * 2-D convolution (cross-correlation, as in every deep-learning library), as
+ * torch.nn.functional.conv2d: input [batch, channels, height, width] (or [channels, height,
+ * width]), weight [out, channels / groups, kH, kW], bias [out] or null.
+ *
+ * @example
+ * const y = conv2d(x, weight, bias, { padding: 1 }); // x [8, 3, 32, 32], weight [16, 3, 3, 3]
+ * y.shape; // [8, 16, 32, 32]
+ */
+export function conv2d(
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor | null = null,
+  options: Conv2dOptions = {},
+): Tensor {
+  const layout = '[batch, channels, height, width] or [channels, height, width]';
+  checkInput('conv2d', x, [4, 3], layout);
+  checkWeight('conv2d', weight, 4, '[out, channels / groups, kH, kW]');
+  const settings = {
+    stride: pair('conv2d(stride)', options.stride, 1, 1),
+    pad: pair('conv2d(padding)', options.padding, 0, 0),
+    dilation: pair('conv2d(dilation)', options.dilation, 1, 1),
+    groups: checkGroups('conv2d(groups)', options.groups ?? 1),
+  };
+  const x4 = x.ndim === 3 ? reshape(x, [1, ...x.shape]) : x;
+  const g = convGeometry('conv2d', x4, weight, bias, settings, [weight.shape[2], weight.shape[3]]);
+  const outShape = [g.batch, g.outChannels, g.out[0], g.out[1]];
+  return convolution(x4, weight, bias, g, x.ndim === 3 ? outShape.slice(1) : outShape);
+}
+
+/**
+ * 1-D convolution, as torch.nn.functional.conv1d: input [batch, channels, length] (or
+ * [channels, length]), weight [out, channels / groups, kernel], bias [out] or null.
+ *
+ * @example
+ * const y = conv1d(x, weight, null, { stride: 2 }); // x [4, 2, 50], weight [6, 2, 5]
+ * y.shape; // [4, 6, 23]
+ */
+export function conv1d(
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor | null = null,
+  options: Conv1dOptions = {},
+): Tensor {
+  checkInput('conv1d', x, [3, 2], '[batch, channels, length] or [channels, length]');
+  checkWeight('conv1d', weight, 3, '[out, channels / groups, kernel]');
+  const one = (name: keyof Conv1dOptions, fallback: number, min: number) => {
+    const v = options[name] ?? fallback;
+    if (typeof v !== 'number') throw rangeError(`conv1d(${name})`, `an integer >= ${min}`, v);
+    return pair(`conv1d(${name})`, v, fallback, min)[0];
+  };
+  const settings = {
+    stride: [1, one('stride', 1, 1)] as [number, number],
+    pad: [0, one('padding', 0, 0)] as [number, number],
+    dilation: [1, one('dilation', 1, 1)] as [number, number],
+    groups: checkGroups('conv1d(groups)', options.groups ?? 1),
+  };
+  const batched = x.ndim === 3;
+  const [batch, channels, length] = batched ? x.shape : [1, ...x.shape];
+  const x4 = reshape(x, [batch, channels, 1, length]);
+  const g = convGeometry('conv1d', x4, weight, bias, settings, [1, weight.shape[2]]);
+  const outShape = batched ? [batch, g.outChannels, g.out[1]] : [g.outChannels, g.out[1]];
+  return convolution(x4, weight, bias, g, outShape);
+}
