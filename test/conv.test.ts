@@ -5,6 +5,7 @@
  */
 import { beforeEach, describe, expect, it } from 'vitest';
 
+import { cat, slice } from '../lib/autograd/ops';
 import * as F from '../lib/nn/functional';
 import {
   AdaptiveAvgPool2d,
@@ -124,6 +125,43 @@ describe('forward values worked by hand', () => {
     ).toEqual([1, 1, 6, 3]);
     expect(F.maxPool2d(x, 3, { padding: 1 }).shape).toEqual([1, 1, 4, 4]);
     expect(F.avgPool2d(x, 2, { stride: 1 }).shape).toEqual([1, 1, 10, 9]);
+  });
+});
+
+describe('a batch convolved in chunks', () => {
+  it('gives what convolving image by image gives, gradients included', () => {
+    // 8 channels * 3x3 taps * 50x50 positions: a column matrix of 180,000 elements per image,
+    // over the 2^18-element chunk, so the batch of 3 is convolved one image at a time.
+    const x = randn([3, 8, 50, 50]);
+    const w = randn([4, 8, 3, 3]);
+    const b = randn([4]);
+    const upstream = randn([3, 4, 25, 50]);
+    const run = (xs: Tensor[]) => {
+      const leaves = xs.map((t) => t.detach());
+      const [wl, bl] = [w.detach(), b.detach()];
+      for (const t of [...leaves, wl, bl]) t.requiresGrad = true;
+      const ys = leaves.map((xi) => F.conv2d(xi, wl, bl, { padding: 1, stride: [2, 1] }));
+      const y = ys.length === 1 ? ys[0] : cat(ys, 0);
+      y.mul(upstream).sum().backward();
+      return {
+        y: y.data,
+        gx: leaves.map((t) => Array.from(t.grad!.data)).flat(),
+        gw: wl.grad!.data,
+        gb: bl.grad!.data,
+      };
+    };
+    const whole = run([x]);
+    const images = [0, 1, 2].map((i) => slice(x, 0, i, i + 1));
+    const each = run(images);
+    for (const key of ['y', 'gx', 'gw', 'gb'] as const) {
+      const [a, e] = [whole[key], each[key]];
+      expect(a.length, key).toBe(e.length);
+      for (let i = 0; i < e.length; i++) {
+        if (!(Math.abs(a[i] - e[i]) <= 1e-5 * (1 + Math.abs(e[i])) * 4)) {
+          expect.fail(`${key}[${i}]: batched ${a[i]}, image by image ${e[i]}`);
+        }
+      }
+    }
   });
 });
 

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 namespace nodegrad {
 
@@ -146,26 +147,41 @@ void max_pool2d_forward(const float* x, int64_t planes, const Window& w, float* 
                         int32_t* argmax) {
   const int64_t out_h = w.out_h(), out_w = w.out_w();
   const int64_t plane = w.height * w.width;
+  std::vector<float> best(out_w);
+  std::vector<int32_t> where(out_w);
   for (int64_t p = 0; p < planes; p++) {
     const float* src = x + p * plane;
     for (int64_t oh = 0; oh < out_h; oh++) {
+      // Step 1: each window of the output row starts at its first pixel inside the plane.
+      const int64_t h0 = oh * w.stride_h - w.pad_h;
+      const int64_t h_lo = std::max<int64_t>(h0, 0), h_hi = std::min(h0 + w.kernel_h, w.height);
       for (int64_t ow = 0; ow < out_w; ow++) {
-        const Clip r = clip(w, oh, ow);
-        float best = -std::numeric_limits<float>::infinity();
-        int64_t where = r.h0 * w.width + r.w0;
-        for (int64_t ih = r.h0; ih < r.h1; ih++) {
-          for (int64_t iw = r.w0; iw < r.w1; iw++) {
-            const float v = src[ih * w.width + iw];
-            if (v > best || std::isnan(v)) {
-              best = v;
-              where = ih * w.width + iw;
-            }
+        best[ow] = -std::numeric_limits<float>::infinity();
+        where[ow] =
+            static_cast<int32_t>(h_lo * w.width + std::max<int64_t>(ow * w.stride_w - w.pad_w, 0));
+      }
+
+      // Step 2: every window of the row at once, one kernel tap at a time, in the order of
+      // the pixels within a window (row by row), so ties keep the first maximum and the last
+      // NaN wins. The loop over the windows has no branch to mispredict: on real activations
+      // which pixel wins is a coin toss.
+      for (int64_t ih = h_lo; ih < h_hi; ih++) {
+        const float* row = src + ih * w.width;
+        for (int64_t kj = 0; kj < w.kernel_w; kj++) {
+          const Span in = inside(kj - w.pad_w, w.stride_w, w.width, out_w);
+          for (int64_t ow = in.lo; ow < in.hi; ow++) {
+            const int64_t iw = ow * w.stride_w + kj - w.pad_w;
+            const float v = row[iw];
+            const bool take = v > best[ow] || v != v;
+            best[ow] = take ? v : best[ow];
+            where[ow] = take ? static_cast<int32_t>(ih * w.width + iw) : where[ow];
           }
         }
-        const int64_t o = (p * out_h + oh) * out_w + ow;
-        y[o] = best;
-        argmax[o] = static_cast<int32_t>(where);
       }
+
+      const int64_t o = (p * out_h + oh) * out_w;
+      std::copy(best.begin(), best.end(), y + o);
+      std::copy(where.begin(), where.end(), argmax + o);
     }
   }
 }
