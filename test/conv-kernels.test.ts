@@ -202,6 +202,19 @@ describe('the reference kernels on hand-worked values', () => {
   });
 });
 
+describe('empty work costs nothing', () => {
+  it('no planes or no images: nothing is read or written, however wide the planes', () => {
+    const backends = native === null ? [ref] : [ref, native];
+    const [none, noIndex] = [new Float32Array(0), new Int32Array(0)];
+    for (const b of backends) {
+      b.maxPool2dForward(none, 0, 1, 2 ** 30, 1, 1, 0, 0, 1, 1, none, noIndex);
+      b.avgPool2dBackward(none, 0, 1, 2 ** 30, 1, 1, 0, 0, 1, 1, true, none);
+      b.im2col(none, 0, 3, 1, 2 ** 30, 1, 1, 0, 0, 1, 1, 1, 1, none);
+      b.col2im(none, 0, 3, 1, 2 ** 30, 1, 1, 0, 0, 1, 1, 1, 1, none);
+    }
+  });
+});
+
 describe('bad arguments, the same on both backends', () => {
   const backends = native === null ? [ref] : [ref, native];
   const x = new Float32Array(64);

@@ -147,6 +147,8 @@ void max_pool2d_forward(const float* x, int64_t planes, const Window& w, float* 
                         int32_t* argmax) {
   const int64_t out_h = w.out_h(), out_w = w.out_w();
   const int64_t plane = w.height * w.width;
+  // The row buffers are sized by the width, which only an array of that many pixels bounds.
+  if (planes == 0) return;
   std::vector<float> best(out_w);
   std::vector<int32_t> where(out_w);
   for (int64_t p = 0; p < planes; p++) {
