@@ -5,7 +5,8 @@
 // the same PyTorch module (strictly: the names and shapes must match) and records what PyTorch
 // computes with it, which test/torch-cnn.test.ts compares with nodegrad's own result.
 //
-//   npm run build:ts && node tools/write-cnn-state.js && /usr/bin/python3 tools/make-torch-fixtures-cnn.py
+//   npm run build:ts && node tools/write-cnn-state.js &&
+//     /usr/bin/python3 tools/make-torch-fixtures-cnn.py
 'use strict';
 const path = require('node:path');
 
