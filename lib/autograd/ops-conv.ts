@@ -1,14 +1,14 @@
 /**
- * Convolution and pooling ops, each one node of the graph with its backward written out.
+ * Convolution ops (Conv1d, Conv2d), each one node of the graph with its backward written out.
  *
- * A convolution is im2col + GEMM: the input's sliding windows are copied into a column matrix
- * [channels * kH * kW, batch * outH * outW] (once for the whole batch, so each group is one
- * large matrix product rather than one small product per image), multiplied by the weight
- * [out, channels / groups * kH * kW], and the result [out, batch, outH * outW] is permuted to
- * [batch, out, outH, outW]. Backward runs the same steps transposed: the weight's gradient is
- * the upstream gradient times the column matrix (kept from the forward), the input's is the
- * weight times the upstream gradient folded back by col2im. Conv1d is the same op on planes
- * of height 1.
+ * A convolution is im2col + GEMM: the sliding windows of a few images at a time are copied into
+ * a column matrix [channels * kH * kW, images * outH * outW] small enough to stay in cache,
+ * and each image's output [out, outH * outW] is the weight [out, channels / groups * kH * kW]
+ * times its columns, one product per group, written in place in [batch, out, outH, outW] (no
+ * permute). Backward runs the same steps transposed: the weight's gradient sums the upstream
+ * gradient times the column matrix (built again from the input), the input's is the weight
+ * times the upstream gradient folded back onto the pixels by col2im. Conv1d is the same op on
+ * planes of height 1.
  */
 import type { FloatArray } from '../backend/backend';
 import { rangeError, shapeString, typeError, verbatim } from '../errors';
@@ -150,16 +150,15 @@ function windowArgs(g: ConvGeometry) {
 }
 
 /**
- * Scratch arrays reused from call to call, for what no call keeps: the column matrix (built
- * again in backward rather than kept from forward, which also spares the graph its memory),
- * its gradient, and products awaiting a permute. A training step of the MNIST CNN fills
- * megabytes of them per convolution; fresh arrays cost page faults and zeroing each time.
+ * Scratch arrays reused from call to call, for what no call keeps: the column matrix of a
+ * chunk (built again in backward rather than kept from forward, which also spares the graph
+ * its memory) and its gradient. Fresh arrays would cost zeroing and page faults each time.
  * One per element type and use, kept up to SCRATCH_KEPT elements; larger ones are not kept.
  */
 const SCRATCH_KEPT = 1 << 24;
 const scratchArrays = new Map<string, FloatArray>();
 
-function scratch(like: FloatArray, n: number, use: 'col' | 'gcol' | 'product'): FloatArray {
+function scratch(like: FloatArray, n: number, use: 'col' | 'gcol'): FloatArray {
   if (n > SCRATCH_KEPT) return allocLike(like, n);
   const key = `${like instanceof Float64Array ? 'f64' : 'f32'} ${use}`;
   let arr = scratchArrays.get(key);
@@ -225,88 +224,75 @@ function convolution(
   outShape: number[],
 ) {
   const be = backendFor(x.data);
-  const { spots, cols, outPerGroup, taps } = productSizes(g);
+  const { spots, outPerGroup, taps } = productSizes(g);
 
-  // Step 1: per chunk and group, [out / groups, taps] x [taps, count * spots] into the
-  // chunk's columns of Y [out, batch * spots]. With one image Y is already the output.
-  const size = g.outChannels * cols;
-  const direct = g.batch === 1 || g.outChannels === 1;
-  const yt = direct ? allocLike(x.data, size) : scratch(x.data, size, 'product');
+  // Step 1: per image and group, [out / groups, taps] x [taps, spots] from the chunk's column
+  // matrix (its columns count * spots wide), straight into the image's rows of the output.
+  const y = new Tensor(allocLike(x.data, g.batch * g.outChannels * spots), outShape);
   forEachChunk(x.data, g, true, (first, count, col) => {
     const n = count * spots;
-    for (let k = 0; k < g.groups; k++) {
-      const [wk, ck] = [weight.data.subarray(k * outPerGroup * taps), col.subarray(k * taps * n)];
-      const yk = yt.subarray(k * outPerGroup * cols + first * spots);
-      be.gemm(false, false, outPerGroup, n, taps, 1, wk, taps, ck, n, 0, yk, cols);
+    for (let i = 0; i < count; i++) {
+      for (let k = 0; k < g.groups; k++) {
+        const wk = weight.data.subarray(k * outPerGroup * taps);
+        const ck = col.subarray(k * taps * n + i * spots);
+        const yk = y.data.subarray(((first + i) * g.outChannels + k * outPerGroup) * spots);
+        be.gemm(false, false, outPerGroup, spots, taps, 1, wk, taps, ck, n, 0, yk, spots);
+      }
     }
   });
 
-  // Step 2: the bias, added per row of Y; then [out, batch, spots] to [batch, out, spots].
+  // Step 2: the bias, broadcast over the images and positions.
   if (bias !== null) {
-    const shape = [g.outChannels, cols];
-    be.binaryForward('add', yt, shape, bias.data, [g.outChannels, 1], yt, shape);
+    const shape = [g.batch, g.outChannels, spots];
+    be.binaryForward('add', y.data, shape, bias.data, [g.outChannels, 1], y.data, shape);
   }
-  const y = new Tensor(direct ? yt : swapOuter(yt, g.outChannels, g.batch, spots), outShape);
 
   const inputs = bias === null ? [x, weight] : [x, weight, bias];
-  return record(y, 'conv', inputs, (gy) => {
-    const gt = direct ? gy : swapOuter(gy, g.batch, g.outChannels, spots, true);
-    return [
-      x.requiresGrad ? inputGradient(gt, weight.data, g) : null,
-      weight.requiresGrad ? weightGradient(gt, x.data, g) : null,
-      bias?.requiresGrad ? biasGradient(gt, g) : null,
-    ];
-  });
+  return record(y, 'conv', inputs, (gy) => [
+    x.requiresGrad ? inputGradient(gy, weight.data, g) : null,
+    weight.requiresGrad ? weightGradient(gy, x.data, g) : null,
+    bias?.requiresGrad ? biasGradient(gy, g) : null,
+  ]);
 }
 
 /**
- * dW_k = sum over chunks of G_k col_k^T, from G [out, batch * spots] and the column matrix of
- * each chunk, built again from the input (keeping the forward's would hold the whole batch's).
+ * dW_k = the sum over images of G_k col_k^T, from G [batch, out, spots] and each chunk's
+ * column matrix, built again from the input (keeping the forward's would hold the batch's).
  */
-function weightGradient(gt: FloatArray, x: FloatArray, g: ConvGeometry): FloatArray {
-  const { spots, cols, outPerGroup, taps } = productSizes(g);
-  const gw = allocLike(gt, g.outChannels * taps);
-  const be = backendFor(gt);
+function weightGradient(gy: FloatArray, x: FloatArray, g: ConvGeometry): FloatArray {
+  const { spots, outPerGroup, taps } = productSizes(g);
+  const gw = allocLike(gy, g.outChannels * taps);
+  const be = backendFor(gy);
   forEachChunk(x, g, true, (first, count, col) => {
     const n = count * spots;
-    for (let k = 0; k < g.groups; k++) {
-      const [gk, ck] = [
-        gt.subarray(k * outPerGroup * cols + first * spots),
-        col.subarray(k * taps * n),
-      ];
-      const wk = gw.subarray(k * outPerGroup * taps);
-      be.gemm(false, true, outPerGroup, taps, n, 1, gk, cols, ck, n, first === 0 ? 0 : 1, wk, taps);
+    for (let i = 0; i < count; i++) {
+      const beta = first + i === 0 ? 0 : 1;
+      for (let k = 0; k < g.groups; k++) {
+        const gk = gy.subarray(((first + i) * g.outChannels + k * outPerGroup) * spots);
+        const ck = col.subarray(k * taps * n + i * spots);
+        const wk = gw.subarray(k * outPerGroup * taps);
+        be.gemm(false, true, outPerGroup, taps, spots, 1, gk, spots, ck, n, beta, wk, taps);
+      }
     }
   });
   return gw;
 }
 
-/** Per chunk, dcol_k = W_k^T G_k for each group, folded back onto its pixels by col2im. */
-function inputGradient(gt: FloatArray, weight: FloatArray, g: ConvGeometry): FloatArray {
-  const { spots, cols, outPerGroup, taps } = productSizes(g);
+/** Per image, dcol_k = W_k^T G_k for each group; per chunk, col2im folds them onto pixels. */
+function inputGradient(gy: FloatArray, weight: FloatArray, g: ConvGeometry): FloatArray {
+  const { spots, outPerGroup, taps } = productSizes(g);
   const image = g.channels * g.height * g.width;
-  const gx = allocLike(gt, g.batch * image);
-  const be = backendFor(gt);
-  forEachChunk(gt, g, false, (first, count, gcol) => {
+  const gx = allocLike(gy, g.batch * image);
+  const be = backendFor(gy);
+  forEachChunk(gy, g, false, (first, count, gcol) => {
     const n = count * spots;
-    for (let k = 0; k < g.groups; k++) {
-      const wk = weight.subarray(k * outPerGroup * taps);
-      const gk = gt.subarray(k * outPerGroup * cols + first * spots);
-      be.gemm(
-        true,
-        false,
-        taps,
-        n,
-        outPerGroup,
-        1,
-        wk,
-        taps,
-        gk,
-        cols,
-        0,
-        gcol.subarray(k * taps * n),
-        n,
-      );
+    for (let i = 0; i < count; i++) {
+      for (let k = 0; k < g.groups; k++) {
+        const wk = weight.subarray(k * outPerGroup * taps);
+        const gk = gy.subarray(((first + i) * g.outChannels + k * outPerGroup) * spots);
+        const ck = gcol.subarray(k * taps * n + i * spots);
+        be.gemm(true, false, taps, spots, outPerGroup, 1, wk, taps, gk, spots, 0, ck, n);
+      }
     }
     const gxs = gx.subarray(first * image, (first + count) * image);
     be.col2im(gcol, count, g.channels, ...windowArgs(g), gxs);
@@ -314,23 +300,20 @@ function inputGradient(gt: FloatArray, weight: FloatArray, g: ConvGeometry): Flo
   return gx;
 }
 
-/** db = the row sums of G [out, cols], as one matrix-vector product with ones. */
-function biasGradient(gt: FloatArray, g: ConvGeometry): FloatArray {
-  const { cols } = productSizes(g);
-  const ones = allocLike(gt, cols).fill(1);
-  const gb = allocLike(gt, g.outChannels);
-  backendFor(gt).gemm(false, false, g.outChannels, 1, cols, 1, gt, cols, ones, 1, 0, gb, 1);
-  return gb;
-}
-
 /**
- * [a, b, inner] to [b, a, inner] in a new array, or in scratch when temporary (the caller
- * uses it before the next convolution).
+ * db = G [batch, out, spots] summed over images and positions: the row sums of
+ * [batch * out, spots] by one matrix-vector product with ones, then a sum over the images.
  */
-function swapOuter(data: FloatArray, a: number, b: number, inner: number, temporary = false) {
-  const out = temporary ? scratch(data, data.length, 'product') : allocLike(data, data.length);
-  backendFor(data).permute(data, [a, b, inner], [1, 0, 2], out);
-  return out;
+function biasGradient(gy: FloatArray, g: ConvGeometry): FloatArray {
+  const { spots } = productSizes(g);
+  const rows = g.batch * g.outChannels;
+  const ones = allocLike(gy, spots).fill(1);
+  const sums = allocLike(gy, rows);
+  const be = backendFor(gy);
+  be.gemm(false, false, rows, 1, spots, 1, gy, spots, ones, 1, 0, sums, 1);
+  const gb = allocLike(gy, g.outChannels);
+  be.reduceSum(sums, 1, g.batch, g.outChannels, gb);
+  return gb;
 }
 
 function checkInput(fn: string, x: unknown, ranks: [number, number], layout: string): Tensor {
