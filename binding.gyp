@@ -34,7 +34,8 @@
         "native/kernels/transformer_scalar.cc",
         "native/kernels/norm.cc",
         "native/kernels/sequence.cc",
-        "native/kernels/layers.cc"
+        "native/kernels/layers.cc",
+        "native/kernels/conv.cc"
       ],
       "cflags_cc": ["<!@(node tools/openblas-flags.js cflags)"]
     },

@@ -151,6 +151,52 @@ describe('nodegrad train mnist --model lstm', () => {
   }, 60_000);
 });
 
+describe('nodegrad train mnist --model cnn', () => {
+  it('trains the CNN with Adam and a cosine schedule; evaluate and predict find it', async () => {
+    const out = path.join(dir, 'cnn.safetensors');
+    const result = await run(
+      'train',
+      'mnist',
+      '--model',
+      'cnn',
+      '--epochs',
+      '1',
+      '--train-size',
+      '640',
+      '--out',
+      out,
+      '--no-progress',
+    );
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const lines = result.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(
+      /^training a CNN \(3x3 conv 32 and 64, .*\) \+ MLP 3136-128-10 on 640 digits, /,
+    );
+    expect(lines[0]).toMatch(/adam lr 0\.001 \(cosine schedule\), batch 64$/);
+    const state = load(out);
+    expect(Object.keys(state)).toEqual([
+      'conv1.weight',
+      'conv1.bias',
+      'conv2.weight',
+      'conv2.bias',
+      'fc1.weight',
+      'fc1.bias',
+      'fc2.weight',
+      'fc2.bias',
+    ]);
+    expect(state['conv2.weight'].shape).toEqual([64, 32, 3, 3]);
+
+    // Ten steps are well past chance; evaluate recognises the network from its keys.
+    const reported = /test accuracy (\S+%)/.exec(result.stdout)![1];
+    expect(Number.parseFloat(reported)).toBeGreaterThan(40);
+    const evaluated = await run('evaluate', '--model', out);
+    expect(evaluated.stdout).toMatch(new RegExp(`^test accuracy ${reported.replace('.', '\\.')} `));
+    const predicted = await run('predict', '--model', out, '--index', '0');
+    expect(predicted.stdout).toMatch(/^image 0: predicted \d \(label \d\)\n$/);
+  }, 60_000);
+});
+
 describe('nodegrad predict and evaluate', () => {
   it('predict prints the digit for a held-out image next to its label', async () => {
     const result = await run('predict', '--model', model, '--index', '3');

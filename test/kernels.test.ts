@@ -20,6 +20,7 @@ import type {
   RmspropOptions,
   SgdOptions,
 } from '../lib/backend/backend';
+import type { ConvKernels } from '../lib/backend/conv-kernels';
 import type { LayerKernels } from '../lib/backend/layer-kernels';
 import type { NormKernels } from '../lib/backend/norm-kernels';
 import { referenceBackend as ref } from '../lib/backend/reference';
@@ -758,9 +759,12 @@ function transformerCases(): Record<TransformerKernel, KernelCase[]> {
 }
 
 /** The cases of every kernel, drawn once from the seeded generator. */
-// The LayerKernels and NormKernels have their own comparisons in test/layer-kernels.test.ts and
-// test/norm-kernels.test.ts.
-type OwnKernels = keyof Omit<Backend, 'name' | keyof LayerKernels | keyof NormKernels>;
+// The LayerKernels, NormKernels and ConvKernels have their own comparisons in
+// test/layer-kernels.test.ts, test/norm-kernels.test.ts and test/conv-kernels.test.ts.
+type OwnKernels = keyof Omit<
+  Backend,
+  'name' | keyof LayerKernels | keyof NormKernels | keyof ConvKernels
+>;
 function kernelCases(): Record<OwnKernels, KernelCase[]> {
   const unary = (
     method:

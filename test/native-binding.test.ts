@@ -333,6 +333,88 @@ SPECS.embeddingBackward = {
   args: () => [f(9), Int32Array.from([3, 0, 2]), 3, 3, 4, 2, f(12)],
 };
 
+// The convolution and pooling kernels (native/kernels/conv.h). im2col: x [2, 2, 4, 5], a 3x2
+// kernel, padding 1, strides [1, 2]: out [4, 3], col [2 * 3 * 2, 2 * 4 * 3]. Pools: 3 planes
+// of 4x5, a 2x3 kernel, padding 1, stride 2: out [3, 3].
+const windowParams = (dilated: boolean): [string, Kind][] => [
+  ['height', 'size'],
+  ['width', 'size'],
+  ['kernelH', 'size'],
+  ['kernelW', 'size'],
+  ['padH', 'size'],
+  ['padW', 'size'],
+  ['strideH', 'size'],
+  ['strideW', 'size'],
+  ...(dilated
+    ? ([
+        ['dilationH', 'size'],
+        ['dilationW', 'size'],
+      ] as [string, Kind][])
+    : []),
+];
+const convWindow = [4, 5, 3, 2, 1, 1, 1, 2, 1, 1];
+const poolWindow = [4, 5, 2, 3, 1, 1, 2, 2];
+SPECS.im2col = {
+  params: [
+    ['x', 'f32'],
+    ['batch', 'size'],
+    ['channels', 'size'],
+    ...windowParams(true),
+    ['col', 'f32'],
+  ],
+  args: () => [f(80), 2, 2, ...convWindow, f(288)],
+};
+SPECS.col2im = {
+  params: [
+    ['col', 'f32'],
+    ['batch', 'size'],
+    ['channels', 'size'],
+    ...windowParams(true),
+    ['x', 'f32'],
+  ],
+  args: () => [f(288), 2, 2, ...convWindow, f(80)],
+};
+SPECS.maxPool2dForward = {
+  params: [
+    ['x', 'f32'],
+    ['planes', 'size'],
+    ...windowParams(false),
+    ['y', 'f32'],
+    ['argmax', 'i32'],
+  ],
+  args: () => [f(60), 3, ...poolWindow, f(27), new Int32Array(27)],
+};
+SPECS.maxPool2dBackward = {
+  params: [
+    ['gy', 'f32'],
+    ['argmax', 'i32'],
+    ['planes', 'size'],
+    ...windowParams(false),
+    ['gx', 'f32'],
+  ],
+  args: () => [f(27), Int32Array.from({ length: 27 }, (_, i) => i % 20), 3, ...poolWindow, f(60)],
+};
+SPECS.avgPool2dForward = {
+  params: [
+    ['x', 'f32'],
+    ['planes', 'size'],
+    ...windowParams(false),
+    ['countIncludePad', 'bool'],
+    ['y', 'f32'],
+  ],
+  args: () => [f(60), 3, ...poolWindow, true, f(27)],
+};
+SPECS.avgPool2dBackward = {
+  params: [
+    ['gy', 'f32'],
+    ['planes', 'size'],
+    ...windowParams(false),
+    ['countIncludePad', 'bool'],
+    ['gx', 'f32'],
+  ],
+  args: () => [f(27), 3, ...poolWindow, false, f(60)],
+};
+
 // The kernels with the same signature as one of a few families.
 for (const fn of [
   'expForward',

@@ -219,8 +219,12 @@ function valueFor(kind, expected) {
       return new Int32Array(need ? Number(need[1]) : 4);
     case 'bool':
       return false;
-    case 'size':
+    case 'size': {
+      // A bounded size ("an integer in [0, 1]") takes the value nearest 2 inside its bounds.
+      const range = /in \[(\d+), (\d+)\]/.exec(expected);
+      if (range) return Math.min(Math.max(2, Number(range[1])), Number(range[2]));
       return Math.max(2, min ? Number(min[1]) : 0);
+    }
     case 'number':
       return 0.5;
     case 'string':

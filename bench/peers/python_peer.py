@@ -301,6 +301,45 @@ def w3_numpy(params, count):
 
 
 # ---------------------------------------------------------------------------------------------
+# W4: the CNN of `--model cnn` (lib/cli/mnist-models.ts's MnistCnn), Adam.
+
+
+def w4_torch(params, count):
+    images, labels = mnist(params)
+    x_all = torch.from_numpy(images).reshape(-1, 1, 28, 28)
+    y_all = torch.from_numpy(labels.astype(np.int64))
+
+    class Cnn(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = torch.nn.Conv2d(1, 32, 3, padding=1)
+            self.conv2 = torch.nn.Conv2d(32, 64, 3, padding=1)
+            self.pool = torch.nn.MaxPool2d(2)
+            self.fc1 = torch.nn.Linear(64 * 7 * 7, 128)
+            self.fc2 = torch.nn.Linear(128, 10)
+
+        def forward(self, x):
+            x = self.pool(F.relu(self.conv1(x)))
+            x = self.pool(F.relu(self.conv2(x)))
+            return self.fc2(F.relu(self.fc1(x.flatten(1))))
+
+    model = Cnn()
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in weights(params).items()})
+    opt = torch.optim.Adam(model.parameters(), lr=params["lr"])
+    batch = params["batch"]
+    batches = len(labels) // batch
+
+    def step(i):
+        start = (i % batches) * batch
+        loss = F.cross_entropy(model(x_all[start : start + batch]), y_all[start : start + batch])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return timed(step, count)
+
+
+# ---------------------------------------------------------------------------------------------
 # W5: an LSTM(28, 128) over the rows of each digit, Linear(128, 10) on h_n, Adam.
 
 
@@ -400,6 +439,7 @@ RUNNERS = {
     ("W2", "numpy"): w2_numpy,
     ("W3", "torch"): w3_torch,
     ("W3", "numpy"): w3_numpy,
+    ("W4", "torch"): w4_torch,
     ("W5", "torch"): w5_torch,
     ("W6", "torch"): w6_torch,
 }

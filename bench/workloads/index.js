@@ -8,6 +8,7 @@ module.exports = [
   require('./w1-xor'),
   require('./w2-mlp'),
   require('./w3-sgemm'),
+  require('./w4-cnn'),
   require('./w5-lstm'),
   require('./w6-gpt'),
 ];

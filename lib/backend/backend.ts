@@ -14,6 +14,7 @@
  *   other sizes are, and a sum over an empty range is 0.
  */
 
+import type { ConvKernels } from './conv-kernels';
 import type { LayerKernels } from './layer-kernels';
 import type { NormKernels } from './norm-kernels';
 import type { TransformerKernels } from './transformer-kernels';
@@ -71,7 +72,11 @@ export interface AdagradOptions {
   step: number;
 }
 
-export interface Backend extends LayerKernels, TransformerKernels, NormKernels {
+export interface Backend
+  extends LayerKernels,
+    TransformerKernels,
+    NormKernels,
+    ConvKernels {
   readonly name: BackendName;
 
   /**

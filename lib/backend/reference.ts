@@ -19,6 +19,7 @@ import type {
 } from './backend';
 import { rangeError, shapeString, typeError } from '../errors';
 import { at, checkArray, checkSize } from './reference-checks';
+import { referenceConvKernels } from './reference-conv';
 import { referenceLayerKernels } from './reference-layers';
 import { referenceNormKernels } from './reference-norm';
 import { referenceTransformerKernels } from './reference-transformer';
@@ -1125,4 +1126,5 @@ export const referenceBackend: Backend = {
   embeddingForward,
   embeddingBackward,
   ...referenceNormKernels,
+  ...referenceConvKernels,
 };

@@ -92,7 +92,10 @@ function buildProgram(io: CliIO, print: (line?: string) => void): Command {
     .description('train the 784-256-128-10 ReLU perceptron on the MNIST digits and save it')
     .argument('<dataset>', 'the dataset to train on (mnist)', dataset)
     .addOption(
-      new Option('--model <name>', 'network: mlp (784-256-128-10) or lstm (the image row by row)')
+      new Option(
+        '--model <name>',
+        'network: mlp (784-256-128-10), lstm (the image row by row) or cnn (convolutional)',
+      )
         .choices(Object.keys(MNIST_MODELS))
         .default('mlp'),
     )

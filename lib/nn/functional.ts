@@ -15,6 +15,8 @@ export { layerNorm, gelu } from '../autograd/ops-transformer';
 export { batchNorm } from '../autograd/ops-norm';
 export { dropout } from '../autograd/ops-dropout';
 export type { GeluApproximate } from '../autograd/ops-transformer';
+export { conv1d, conv2d } from '../autograd/ops-conv';
+export { maxPool2d, avgPool2d, adaptiveAvgPool2d } from '../autograd/ops-pool';
 
 export type Reduction = 'mean' | 'sum' | 'none';
 

@@ -33,8 +33,15 @@ export {
   crossEntropy,
   binaryCrossEntropy,
   binaryCrossEntropyWithLogits,
+  conv1d,
+  conv2d,
+  maxPool2d,
+  avgPool2d,
+  adaptiveAvgPool2d,
 } from './functional';
 export * as init from './init';
 export { clipGradNorm_, clipGradValue_, type ClipGradNormOptions } from './clip';
 export { Embedding, type IndexInput } from './embedding';
 export { RNN, LSTM, GRU, type RecurrentOptions } from './recurrent';
+export { Conv1d, Conv2d, type Conv1dOptions, type Conv2dOptions } from './conv';
+export { MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Flatten, type Pool2dOptions } from './pool';

@@ -20,6 +20,7 @@
 #include <malloc.h>
 #endif
 
+#include "../kernels/conv.h"
 #include "../kernels/kernels.h"
 #include "../kernels/layers.h"
 #include "../kernels/norm.h"
@@ -396,6 +397,8 @@ int64_t extent(int64_t rows, int64_t cols, int64_t ld) {
 
 const KernelTable& k() { return nodegrad::kernels(); }
 
+#include "conv.inc"
+
 constexpr auto kMethodAttributes =
     static_cast<napi_property_attributes>(napi_writable | napi_enumerable | napi_configurable);
 
@@ -465,6 +468,12 @@ class Addon : public Napi::Addon<Addon> {
                              Method<&Addon::LstmCellBackward>("lstmCellBackward"),
                              Method<&Addon::EmbeddingForward>("embeddingForward"),
                              Method<&Addon::EmbeddingBackward>("embeddingBackward"),
+                             Method<&Addon::Im2col>("im2col"),
+                             Method<&Addon::Col2im>("col2im"),
+                             Method<&Addon::MaxPool2dForward>("maxPool2dForward"),
+                             Method<&Addon::MaxPool2dBackward>("maxPool2dBackward"),
+                             Method<&Addon::AvgPool2dForward>("avgPool2dForward"),
+                             Method<&Addon::AvgPool2dBackward>("avgPool2dBackward"),
                              Method<&Addon::SqrtForward>("sqrtForward"),
                              Method<&Addon::ClampForward>("clampForward"),
                              Method<&Addon::ClampBackward>("clampBackward"),
@@ -974,6 +983,19 @@ class Addon : public Napi::Addon<Addon> {
     check_indices(a, indices, n, num);
     nodegrad::embedding_backward(gy, indices, n, dim, num,
                                  pads ? static_cast<int64_t>(padding) : -1, gw);
+  }
+
+  // -- Convolution and pooling (conv.inc).
+
+  void Im2col(const Napi::CallbackInfo& info) { conv_binding::im2col(info); }
+  void Col2im(const Napi::CallbackInfo& info) { conv_binding::col2im(info); }
+  void MaxPool2dForward(const Napi::CallbackInfo& info) { conv_binding::max_pool2d_forward(info); }
+  void MaxPool2dBackward(const Napi::CallbackInfo& info) {
+    conv_binding::max_pool2d_backward(info);
+  }
+  void AvgPool2dForward(const Napi::CallbackInfo& info) { conv_binding::avg_pool2d_forward(info); }
+  void AvgPool2dBackward(const Napi::CallbackInfo& info) {
+    conv_binding::avg_pool2d_backward(info);
   }
 
   // -- Transformer kernels.

@@ -1,0 +1,288 @@
+/**
+ * The ConvKernels (lib/backend/conv-kernels.ts): each native kernel against the reference at
+ * every SIMD level this CPU has, over windows with padding, stride, dilation, odd sizes and
+ * kernels as large as the padded input, and the errors both backends give for bad arguments.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+
+import type { Backend } from '../lib/backend/backend';
+import type { ConvKernels } from '../lib/backend/conv-kernels';
+import { nativeBackend } from '../lib/backend';
+import { referenceBackend as ref } from '../lib/backend/reference';
+import { Generator } from '../lib/tensor/random';
+
+const generator = new Generator(5);
+const uniform = (n: number) => Float32Array.from({ length: n }, () => 4 * generator.float() - 2);
+
+/** [batch, channels, height, width, kernelH, kernelW, padH, padW, strideH, strideW, dilH, dilW] */
+const CONV_GEOMETRIES = [
+  [2, 3, 7, 9, 3, 3, 1, 1, 1, 1, 1, 1],
+  [1, 2, 11, 10, 3, 2, 2, 0, 2, 3, 2, 1],
+  [3, 1, 5, 17, 1, 5, 0, 2, 1, 2, 1, 3],
+  [2, 4, 1, 33, 1, 3, 0, 1, 1, 1, 1, 1],
+  [1, 1, 4, 4, 4, 4, 0, 0, 1, 1, 1, 1],
+  [2, 3, 6, 6, 2, 2, 3, 3, 1, 1, 1, 1],
+  [1, 2, 9, 9, 3, 3, 0, 0, 4, 4, 4, 4],
+];
+
+/** [planes, height, width, kernelH, kernelW, padH, padW, strideH, strideW] */
+const POOL_GEOMETRIES = [
+  [6, 7, 9, 2, 2, 0, 0, 2, 2],
+  [5, 11, 10, 3, 3, 1, 1, 2, 2],
+  [3, 13, 8, 3, 2, 1, 0, 1, 3],
+  [2, 5, 17, 5, 4, 2, 2, 3, 1],
+  [4, 3, 3, 3, 3, 1, 1, 1, 1],
+];
+
+const outSize = (size: number, k: number, p: number, s: number, d: number) =>
+  Math.floor((size + 2 * p - d * (k - 1) - 1) / s) + 1;
+
+function convSizes(g: number[]) {
+  const [n, c, h, w, kh, kw, ph, pw, sh, sw, dh, dw] = g;
+  const spots = outSize(h, kh, ph, sh, dh) * outSize(w, kw, pw, sw, dw);
+  return { image: n * c * h * w, col: c * kh * kw * n * spots };
+}
+
+function poolSizes(g: number[]) {
+  const [planes, h, w, kh, kw, ph, pw, sh, sw] = g;
+  const out = planes * outSize(h, kh, ph, sh, 1) * outSize(w, kw, pw, sw, 1);
+  return { image: planes * h * w, out };
+}
+
+/** An input with some NaN and runs of equal values, for the max pool's tie and NaN rules. */
+function withEdges(n: number): Float32Array {
+  const x = uniform(n);
+  for (let i = 0; i < n; i += 7) x[i + 1] = x[i];
+  for (let i = 5; i < n; i += 23) x[i] = NaN;
+  return x;
+}
+
+interface KernelCase {
+  label: string;
+  /** Relative tolerance: 0 where both backends add the same numbers in the same order. */
+  rtol: number;
+  run(backend: Backend): Record<string, Float32Array | Int32Array>;
+}
+
+const label = (g: number[]) => `[${g.join(', ')}]`;
+
+/** Cases per kernel; the Record type makes a kernel without cases a compile error. */
+function kernelCases(): Record<keyof ConvKernels, KernelCase[]> {
+  const conv = (rtol: number, make: (g: number[]) => KernelCase['run']) =>
+    CONV_GEOMETRIES.map((g) => ({ label: label(g), rtol, run: make(g) }));
+  const pool = (rtol: number, make: (g: number[]) => KernelCase['run']) =>
+    POOL_GEOMETRIES.map((g) => ({ label: label(g), rtol, run: make(g) }));
+  const geometry = (g: number[]) =>
+    g.slice(1) as [number, number, number, number, number, number, number, number];
+  return {
+    im2col: conv(0, (g) => {
+      const x = uniform(convSizes(g).image);
+      return (b) => {
+        const col = new Float32Array(convSizes(g).col).fill(7);
+        b.im2col(x, g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9], g[10], g[11], col);
+        return { col };
+      };
+    }),
+    // Up to kernelH * kernelW taps sum into one pixel, in float on the native side.
+    col2im: conv(1e-6, (g) => {
+      const col = uniform(convSizes(g).col);
+      return (b) => {
+        const x = new Float32Array(convSizes(g).image).fill(7);
+        b.col2im(col, g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9], g[10], g[11], x);
+        return { x };
+      };
+    }),
+    maxPool2dForward: pool(0, (g) => {
+      const x = withEdges(poolSizes(g).image);
+      return (b) => {
+        const y = new Float32Array(poolSizes(g).out);
+        const argmax = new Int32Array(poolSizes(g).out);
+        b.maxPool2dForward(x, g[0], ...geometry(g), y, argmax);
+        return { y, argmax };
+      };
+    }),
+    maxPool2dBackward: pool(1e-6, (g) => {
+      const x = uniform(poolSizes(g).image);
+      const argmax = new Int32Array(poolSizes(g).out);
+      ref.maxPool2dForward(x, g[0], ...geometry(g), new Float32Array(argmax.length), argmax);
+      const gy = uniform(argmax.length);
+      return (b) => {
+        const gx = new Float32Array(poolSizes(g).image).fill(7);
+        b.maxPool2dBackward(gy, argmax, g[0], ...geometry(g), gx);
+        return { gx };
+      };
+    }),
+    avgPool2dForward: pool(0, (g) => {
+      const x = uniform(poolSizes(g).image);
+      return (b) => {
+        const [y, z] = [new Float32Array(poolSizes(g).out), new Float32Array(poolSizes(g).out)];
+        b.avgPool2dForward(x, g[0], ...geometry(g), true, y);
+        b.avgPool2dForward(x, g[0], ...geometry(g), false, z);
+        return { y, z };
+      };
+    }),
+    avgPool2dBackward: pool(1e-6, (g) => {
+      const gy = uniform(poolSizes(g).out);
+      return (b) => {
+        const [gx, gz] = [
+          new Float32Array(poolSizes(g).image),
+          new Float32Array(poolSizes(g).image),
+        ];
+        b.avgPool2dBackward(gy, g[0], ...geometry(g), true, gx);
+        b.avgPool2dBackward(gy, g[0], ...geometry(g), false, gz);
+        return { gx, gz };
+      };
+    }),
+  };
+}
+
+function expectMatch(
+  native: Float32Array | Int32Array,
+  reference: Float32Array | Int32Array,
+  what: string,
+  rtol: number,
+) {
+  expect(native.length, what).toBe(reference.length);
+  for (let i = 0; i < reference.length; i++) {
+    const [a, e] = [native[i], reference[i]];
+    if (a === e || (Number.isNaN(a) && Number.isNaN(e))) continue;
+    if (!(Math.abs(a - e) <= rtol * (Math.abs(e) + 1))) {
+      expect.fail(`${what}[${i}]: native ${a}, reference ${e}`);
+    }
+  }
+}
+
+const native = nativeBackend();
+const cases = kernelCases();
+const startLevel = native?.simd();
+afterAll(() => {
+  if (native && startLevel) native.setSimd(startLevel);
+});
+
+describe.skipIf(native === null)('native conv kernels against the reference', () => {
+  for (const level of native?.simdLevels() ?? []) {
+    describe(`at ${level}`, () => {
+      for (const kernel of Object.keys(cases) as (keyof ConvKernels)[]) {
+        it(`${kernel}`, () => {
+          native!.setSimd(level);
+          for (const c of cases[kernel]) {
+            const [got, want] = [c.run(native!), c.run(ref)];
+            for (const key of Object.keys(want)) {
+              expectMatch(got[key], want[key], `${kernel} ${c.label} ${key}`, c.rtol);
+            }
+          }
+        });
+      }
+    });
+  }
+});
+
+describe('the reference kernels on hand-worked values', () => {
+  it('im2col of a 3x3 image with a 2x2 kernel, padding 1 and stride 2', () => {
+    const x = Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    const col = new Float32Array(4 * 4);
+    ref.im2col(x, 1, 1, 3, 3, 2, 2, 1, 1, 2, 2, 1, 1, col);
+    // Output positions (0,0) (0,1) (1,0) (1,1) read the windows at rows -1, 1 and columns -1, 1.
+    expect(Array.from(col)).toEqual([0, 0, 0, 5, 0, 0, 4, 6, 0, 2, 0, 8, 1, 3, 7, 9]);
+  });
+
+  it('max and average pools of a 4x4 plane', () => {
+    const x = Float32Array.from({ length: 16 }, (_, i) => i);
+    const [y, argmax] = [new Float32Array(4), new Int32Array(4)];
+    ref.maxPool2dForward(x, 1, 4, 4, 2, 2, 0, 0, 2, 2, y, argmax);
+    expect(Array.from(y)).toEqual([5, 7, 13, 15]);
+    expect(Array.from(argmax)).toEqual([5, 7, 13, 15]);
+    const z = new Float32Array(9);
+    ref.avgPool2dForward(x, 1, 4, 4, 2, 2, 1, 1, 2, 2, true, z);
+    expect(z[0]).toBe(0 / 4);
+    expect(z[4]).toBe((5 + 6 + 9 + 10) / 4);
+    ref.avgPool2dForward(x, 1, 4, 4, 2, 2, 1, 1, 2, 2, false, z);
+    expect(z[0]).toBe(0);
+    expect(z[1]).toBe((1 + 2) / 2);
+  });
+});
+
+describe('empty work costs nothing', () => {
+  it('no planes or no images: nothing is read or written, however wide the planes', () => {
+    const backends = native === null ? [ref] : [ref, native];
+    const [none, noIndex] = [new Float32Array(0), new Int32Array(0)];
+    for (const b of backends) {
+      b.maxPool2dForward(none, 0, 1, 2 ** 30, 1, 1, 0, 0, 1, 1, none, noIndex);
+      b.avgPool2dBackward(none, 0, 1, 2 ** 30, 1, 1, 0, 0, 1, 1, true, none);
+      b.im2col(none, 0, 3, 1, 2 ** 30, 1, 1, 0, 0, 1, 1, 1, 1, none);
+      b.col2im(none, 0, 3, 1, 2 ** 30, 1, 1, 0, 0, 1, 1, 1, 1, none);
+    }
+  });
+});
+
+describe('bad arguments, the same on both backends', () => {
+  const backends = native === null ? [ref] : [ref, native];
+  const x = new Float32Array(64);
+  const i32 = new Int32Array(64);
+  it.each([
+    [
+      'kernel larger than the padded input',
+      (b: Backend) => b.im2col(x, 1, 1, 4, 4, 7, 3, 1, 0, 1, 1, 1, 1, x),
+      'im2col(kernelH): expected a dilated kernel of at most height + 2 * padH = 6, received 7',
+    ],
+    [
+      'dilation stretching the kernel past the input',
+      (b: Backend) => b.col2im(x, 1, 1, 4, 4, 1, 3, 0, 0, 1, 1, 1, 2, x),
+      'col2im(kernelW): expected a dilated kernel of at most width + 2 * padW = 4, received 5',
+    ],
+    [
+      'zero stride',
+      (b: Backend) => b.im2col(x, 1, 1, 4, 4, 2, 2, 0, 0, 0, 1, 1, 1, x),
+      'im2col(strideH): expected an integer in [1, 2147483647], received 0',
+    ],
+    [
+      'fractional kernel',
+      (b: Backend) => b.im2col(x, 1, 1, 4, 4, 1.5, 2, 0, 0, 1, 1, 1, 1, x),
+      'im2col(kernelH): expected an integer, received 1.5',
+    ],
+    [
+      'short col',
+      (b: Backend) => b.im2col(x, 2, 2, 4, 4, 3, 3, 0, 0, 1, 1, 1, 1, new Float32Array(143)),
+      'im2col(col): expected a',
+    ],
+    [
+      'short x',
+      (b: Backend) =>
+        b.col2im(new Float32Array(144), 2, 2, 4, 4, 3, 3, 0, 0, 1, 1, 1, 1, new Float32Array(63)),
+      'col2im(x): expected a',
+    ],
+    [
+      'pool padding over half the kernel',
+      (b: Backend) => b.maxPool2dForward(x, 1, 4, 4, 2, 2, 0, 2, 1, 1, x, i32),
+      'maxPool2dForward(padW): expected an integer in [0, 1] (kernelW / 2), received 2',
+    ],
+    [
+      'pool kernel larger than the input',
+      (b: Backend) => b.avgPool2dForward(x, 1, 3, 3, 4, 2, 0, 0, 1, 1, true, x),
+      'avgPool2dForward(kernelH): expected a kernel of at most height + 2 * padH = 3, received 4',
+    ],
+    [
+      'argmax outside the plane',
+      (b: Backend) =>
+        b.maxPool2dBackward(x, Int32Array.of(0, 1, 2, 16), 1, 4, 4, 2, 2, 0, 0, 2, 2, x),
+      'maxPool2dBackward(argmax[3]): expected an integer in [0, height * width = 16), received 16',
+    ],
+    [
+      'argmax not an Int32Array',
+      (b: Backend) => b.maxPool2dForward(x, 1, 4, 4, 2, 2, 0, 0, 2, 2, x, x as never),
+      'maxPool2dForward(argmax): expected an Int32Array',
+    ],
+    [
+      'countIncludePad not a boolean',
+      (b: Backend) => b.avgPool2dBackward(x, 1, 4, 4, 2, 2, 0, 0, 2, 2, 1 as never, x),
+      'avgPool2dBackward(countIncludePad): expected a boolean',
+    ],
+    [
+      'negative batch',
+      (b: Backend) => b.im2col(x, -1, 1, 4, 4, 2, 2, 0, 0, 1, 1, 1, 1, x),
+      'im2col(batch): expected an integer >= 0, received -1',
+    ],
+  ] as const)('%s', (_, call, message) => {
+    for (const b of backends) expect(() => call(b), b.name).toThrow(message);
+  });
+});
