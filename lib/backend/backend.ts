@@ -72,11 +72,7 @@ export interface AdagradOptions {
   step: number;
 }
 
-export interface Backend
-  extends LayerKernels,
-    TransformerKernels,
-    NormKernels,
-    ConvKernels {
+export interface Backend extends LayerKernels, TransformerKernels, NormKernels, ConvKernels {
   readonly name: BackendName;
 
   /**
