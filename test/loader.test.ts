@@ -226,6 +226,19 @@ describe('nodegrad doctor', () => {
       expect(stdout).toMatch(new RegExp(`SIMD +${native.simd()} \\(this CPU has `));
     }
   });
+
+  it.skipIf(native === null)('says when OPENBLAS_CORETYPE forces the BLAS core', async () => {
+    const saved = process.env.OPENBLAS_CORETYPE;
+    try {
+      process.env.OPENBLAS_CORETYPE = 'Sandybridge';
+      expect((await doctor()).stdout).toMatch(/BLAS +.* kernels \(OPENBLAS_CORETYPE=Sandybridge\)/);
+      delete process.env.OPENBLAS_CORETYPE;
+      expect((await doctor()).stdout).not.toMatch(/OPENBLAS_CORETYPE/);
+    } finally {
+      if (saved === undefined) delete process.env.OPENBLAS_CORETYPE;
+      else process.env.OPENBLAS_CORETYPE = saved;
+    }
+  });
 });
 
 describe('binding.gyp and CMakeLists.txt', () => {

@@ -72,7 +72,10 @@ function cleanEnv(extra = {}) {
     if (key.startsWith('NODEGRAD_') || key.startsWith('npm_')) continue;
     env[key] = value;
   }
-  return { ...env, ...extra };
+  const merged = { ...env, ...extra };
+  // An extra variable given as undefined is one the child must not see.
+  for (const key of Object.keys(extra)) if (extra[key] === undefined) delete merged[key];
+  return merged;
 }
 
 function assert(condition, message) {
@@ -232,7 +235,13 @@ function qemu() {
   const lines = [found.stdout.split('\n', 1)[0]];
   for (const cpu of QEMU_CPUS) {
     const wrapper = ['qemu-x86_64', '-cpu', cpu];
-    const emulated = probe({ NODEGRAD_BACKEND: 'native' }, wrapper, steps);
+    // OPENBLAS_CORETYPE (some machines export Haswell) forces OpenBLAS's core whatever the CPU
+    // has, and so AVX kernels on a CPU without AVX: the emulated CPU must choose for itself.
+    const emulated = probe(
+      { NODEGRAD_BACKEND: 'native', OPENBLAS_CORETYPE: undefined },
+      wrapper,
+      steps,
+    );
     assertTrainedNatively(emulated, 'prebuild');
     const levels = JSON.stringify(emulated.simdLevels);
     assert(levels === '["scalar"]', `under ${cpu} the addon saw SIMD levels ${levels}`);

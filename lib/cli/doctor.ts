@@ -72,7 +72,11 @@ export function formatDoctor(report: DoctorReport): string[] {
   }
   if (report.blas !== undefined) {
     const { version, corename, linked } = report.blas;
-    lines.push(['BLAS', `${version}, ${corename} kernels, ${linked}`]);
+    // OpenBLAS obeys OPENBLAS_CORETYPE whatever the CPU has: say so, since a forced core with
+    // AVX kernels dies with "Illegal instruction" on a CPU without AVX.
+    const core = process.env.OPENBLAS_CORETYPE;
+    const forced = core ? ` (OPENBLAS_CORETYPE=${core})` : '';
+    lines.push(['BLAS', `${version}, ${corename} kernels${forced}, ${linked}`]);
     lines.push(['BLAS config', report.blas.config]);
   }
   lines.push(['threads', threadsLine(report)]);
