@@ -48,7 +48,14 @@ async function main() {
   const reps = values.quick ? 2 : Number(values.reps);
 
   const notes = [];
-  const defaultThreads = ng.threads();
+  if (process.env.OPENBLAS_CORETYPE) {
+    notes.push(
+      `OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE} was set: OpenBLAS ran that core's ` +
+        'kernels, for every peer, instead of the ones it picks for this CPU.',
+    );
+  }
+  // nodegrad's default thread policy: the row every ratio is taken against.
+  const defaultThreads = 'auto';
   const python = await startPython(notes);
   const direct = workloads.some((w) => w.needsDirect) ? startDirect(notes) : null;
   const ctx = { ng, python, direct, notes, defaultThreads };

@@ -185,6 +185,9 @@ describe('runtime knobs', () => {
     expect(() => threads(1e9)).toThrow(
       new RangeError('threads(n): expected an integer in [1, 1024], received 1000000000'),
     );
+    expect(() => threads('fast' as never)).toThrow(
+      new TypeError('threads(n): expected an integer in [1, 1024] or \'auto\', received "fast"'),
+    );
     setBackend('reference');
     expect(simd()).toBe('scalar');
     expect(() => simd('avx2')).toThrow(

@@ -2,14 +2,14 @@
  * How a float32 kernel call is dispatched when the native backend is selected: calls too small
  * to be worth crossing into C++ run on the reference backend, larger ones natively, and both
  * sides of every limit give the reference's results to float32 rounding. Also: matrix products
- * small enough to run on one OpenBLAS thread give the same results whatever threads() says, and
- * output arrays come in the input's element type, each with memory of its own.
+ * give the same results on one thread, on two and under the automatic thread policy, and output
+ * arrays come in the input's element type, each with memory of its own.
  */
 
 import { afterAll, describe, expect, it } from 'vitest';
 
 import type { Backend } from '../lib/backend/backend';
-import { nativeBackend, referenceBackend, setBackend, threads } from '../lib/backend';
+import { getBackend, nativeBackend, referenceBackend, setBackend, threads } from '../lib/backend';
 import { allocOutput, backendFor, runsInTypeScript } from '../lib/autograd/dispatch';
 import { manualSeed, randn, tensor } from '../lib';
 
@@ -150,29 +150,33 @@ describe.skipIf(native === null)('size dispatch on the native backend', () => {
 });
 
 describe.skipIf(native === null)('gemm thread count', () => {
-  const start = native === null ? 1 : threads();
+  // Under auto, threads() gives the most threads the policy uses: OpenBLAS's own count.
+  const pool = native === null ? 1 : threads('auto');
   afterAll(() => {
-    if (native !== null) threads(start);
+    if (native !== null) threads('auto');
   });
 
-  it('gives the same products on 1 and 2 threads, and threads() keeps what was asked', () => {
+  it('gives the same products on 1 and 2 threads and under auto; threads() keeps what was asked', () => {
     setBackend('native');
     for (const [m, n, k] of [
-      [64, 256, 784], // below 2^28 multiply-adds: always one thread
-      [1024, 512, 512], // 2^28 and above: the count threads() sets
+      [64, 256, 784], // a training step's size: one thread under auto, split by threads(2)
+      [1024, 512, 512], // 2^28 multiply-adds: every core under auto
     ]) {
       const a = random(m * k, 3);
       const b = random(k * n, 4);
-      const product = (t: number) => {
-        threads(t);
+      const product = (t: number | 'auto') => {
+        expect(threads(t)).toBe(t === 'auto' ? pool : t);
+        expect(getBackend().name).toBe('native');
         const c = new Float32Array(m * n);
         native!.gemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n);
-        expect(threads()).toBe(t);
         return c;
       };
+      const one = product(1);
       // An entry near zero cancels terms of size √k (the inputs are standard normal), and the
       // thread split changes the order of the sum, so the tolerance is relative to √k.
-      expectClose(product(2), product(1), Math.sqrt(k));
+      expectClose(product(2), one, Math.sqrt(k));
+      expectClose(product('auto'), one, Math.sqrt(k));
+      expect(native!.blasInfo().threadPolicy).toBe('auto');
     }
   });
 });

@@ -925,16 +925,21 @@ describe.skipIf(!built)('native binding argument checks', () => {
       expect(addon.simd()).toBe(start);
     });
 
-    it('setThreads takes an integer in [1, 1024]; blasInfo reports OpenBLAS', () => {
-      expectError(() => addon.setThreads(0), RangeError, 'setThreads', 'n', /\[1, 1024\]/);
+    it('setThreads takes an integer in [0, 1024], 0 for auto; blasInfo reports OpenBLAS', () => {
+      expectError(() => addon.setThreads(-1), RangeError, 'setThreads', 'n', /\[0, 1024\]/);
+      expectError(() => addon.setThreads(1025), RangeError, 'setThreads', 'n', /1025/);
       expectError(() => addon.setThreads('2'), TypeError, 'setThreads', 'n', /"2"/);
-      const info = addon.blasInfo() as { config: string; corename: string; threads: number };
+      type Info = { config: string; corename: string; threads: number; threadPolicy: string };
+      const info = addon.blasInfo() as Info;
       expect(info.config).toMatch(/OpenBLAS/);
       expect(typeof info.corename).toBe('string');
-      const threads = info.threads;
       addon.setThreads(1);
-      expect((addon.blasInfo() as { threads: number }).threads).toBe(1);
-      addon.setThreads(threads);
+      expect(addon.blasInfo()).toMatchObject({ threads: 1, threadPolicy: 'fixed' });
+      addon.setThreads(0);
+      // Auto reports the most threads it uses: OpenBLAS's own count, whatever was fixed before.
+      expect(addon.blasInfo()).toMatchObject({ threadPolicy: 'auto' });
+      expect((addon.blasInfo() as Info).threads).toBeGreaterThanOrEqual(1);
+      addon.setThreads(info.threadPolicy === 'auto' ? 0 : info.threads);
     });
   });
 

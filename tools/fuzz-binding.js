@@ -386,7 +386,9 @@ function main() {
     : require('node-gyp-build')(root);
   const names = Object.keys(addon).filter((name) => typeof addon[name] === 'function');
   const specs = new Map(names.map((name) => [name, infer(addon[name])]));
-  const blasThreads = addon.blasInfo ? addon.blasInfo().threads : null;
+  // setThreads(0) restores the automatic policy, the count a fixed one.
+  const blas = addon.blasInfo ? addon.blasInfo() : null;
+  const blasThreads = blas === null ? null : blas.threadPolicy === 'auto' ? 0 : blas.threads;
   const stats = { seed, start, calls: 0, kernelCalls: 0, rejected: 0, functions: {} };
   for (const name of names)
     stats.functions[name] = { calls: 0, ok: 0, inferred: !!specs.get(name) };
@@ -420,7 +422,7 @@ function main() {
 
   // Leave the process as it was found: the fuzz may have changed the SIMD level and threads.
   if (addon.setSimd) addon.setSimd(process.env.NODEGRAD_SIMD || 'avx512');
-  if (blasThreads) addon.setThreads(blasThreads);
+  if (blasThreads !== null) addon.setThreads(blasThreads);
   process.stdout.write(JSON.stringify({ ...stats, failures: failures.slice(0, 20) }) + '\n');
   process.exitCode = failures.length > 0 ? 1 : 0;
 }

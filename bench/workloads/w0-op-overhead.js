@@ -6,7 +6,7 @@ const { ng } = require('../lib/context');
 const { nodegrad, tensorflow, pythonPeers } = require('../lib/peers');
 
 function nodegradAdd(backend, backward) {
-  return nodegrad(backend, ng.threads(), () => {
+  return nodegrad(backend, 'auto', () => {
     const a = ng.tensor([1], { requiresGrad: backward });
     const b = ng.tensor([1], { requiresGrad: backward });
     return backward ? () => a.add(b).backward() : () => a.add(b);

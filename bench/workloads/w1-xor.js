@@ -119,6 +119,7 @@ function cases(ctx) {
       peers: [
         nodegradXor('native', 1),
         nodegradXor('native', 2),
+        nodegradXor('native', 'auto'),
         nodegradXor('reference', null),
         tfjsXor('cpu'),
         tfjsXor('wasm'),

@@ -108,6 +108,7 @@ function cases(ctx) {
     peers: [
       nodegradMlp('native', 1, name),
       nodegradMlp('native', 2, name),
+      nodegradMlp('native', 'auto', name),
       nodegradMlp('reference', null, name),
       tfjsMlp('cpu', name),
       tfjsMlp('wasm', name),

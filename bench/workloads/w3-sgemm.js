@@ -1,7 +1,8 @@
 'use strict';
 // W3: sgemm GFLOPS, C = op(A) op(B), through nodegrad's native backend (the gemm that matmul,
 // linear and their gradients call) next to OpenBLAS's cblas_sgemm called from C++
-// (sgemm_direct.cc), at 1 and 2 threads; PyTorch's mm and numpy's @ at 2 threads for context.
+// (sgemm_direct.cc), at 1 and 2 threads; nodegrad under its default thread policy ('auto': one
+// thread below 2^28 multiply-adds); PyTorch's mm and numpy's @ at 2 threads for context.
 // Square sizes, then the products one training step of W2's network does at batch 64.
 
 const { ng } = require('../lib/context');
@@ -79,6 +80,7 @@ function cases(ctx) {
       peers.push(nodegradGemm(shape, t));
       if (ctx.direct) peers.push(directGemm(ctx, shape, t));
     }
+    peers.push(nodegradGemm(shape, 'auto'));
     if (ctx.python) {
       if (ctx.python.info.torch) peers.push(python(ctx, 'W3', 'torch', 2, shape));
       peers.push(python(ctx, 'W3', 'numpy', 2, shape));
@@ -108,6 +110,7 @@ function format(rows) {
       const direct = cell(label, 'OpenBLAS direct', t);
       cells.push(show(ours), show(direct), percent(ours, direct));
     }
+    cells.push(show(cell(label, 'nodegrad-native', 'auto')));
     cells.push(show(cell(label, 'PyTorch', 2)), show(cell(label, 'numpy', 2)));
     return cells;
   });
@@ -119,6 +122,7 @@ function format(rows) {
     'nodegrad 2t',
     'direct 2t',
     'ng/direct 2t',
+    'nodegrad auto',
     'PyTorch 2t',
     'numpy 2t',
   ];

@@ -57,6 +57,7 @@ function cases(ctx) {
       peers: [
         nodegradCnn('native', 1),
         nodegradCnn('native', 2),
+        nodegradCnn('native', 'auto'),
         nodegradCnn('reference', null),
         ...pythonPeers(
           ctx,

@@ -56,6 +56,7 @@ function cases(ctx) {
       peers: [
         nodegradLstm('native', 1),
         nodegradLstm('native', 2),
+        nodegradLstm('native', 'auto'),
         nodegradLstm('reference', null),
         ...pythonPeers(
           ctx,

@@ -82,6 +82,7 @@ function cases(ctx) {
       peers: [
         nodegradGpt('native', 1),
         nodegradGpt('native', 2),
+        nodegradGpt('native', 'auto'),
         nodegradGpt('reference', null),
         ...pythonPeers(
           ctx,

@@ -30,8 +30,10 @@ export interface BlasInfo {
   config: string;
   /** The CPU core OpenBLAS picked its kernels for, e.g. "Haswell". */
   corename: string;
-  /** Threads the matrix products run on. */
+  /** Threads the matrix products run on: the fixed count, or the most 'auto' uses. */
   threads: number;
+  /** 'fixed' after threads(n); 'auto' (the default): small products on one thread. */
+  threadPolicy: 'auto' | 'fixed';
 }
 
 /** How the addon was built, as it reports itself. */
@@ -67,7 +69,7 @@ export interface NativeExtras {
   simdLevels(): SimdLevel[];
   /** OpenBLAS's configuration, core and thread count. */
   blasInfo(): BlasInfo;
-  /** Sets the number of threads OpenBLAS's matrix products use. */
+  /** Fixes the number of threads OpenBLAS's matrix products use; 0: the automatic policy. */
   setThreads(n: number): void;
   /** The N-API version and compiler the addon was built with. */
   buildInfo(): AddonBuildInfo;

@@ -109,7 +109,10 @@ export function addDoctorCommand(
 function threadsLine(report: DoctorReport): string {
   if (report.blas === undefined)
     return `${report.threads} (the reference backend is single-threaded)`;
-  return `${report.threads} (OpenBLAS's pool; threads(n) sets it)`;
+  if (report.backend.blas?.threadPolicy === 'fixed') {
+    return `${report.threads} (fixed by threads(n); threads('auto') restores the default)`;
+  }
+  return `${report.threads} (auto: products below 2^28 multiply-adds on one; threads(n) fixes it)`;
 }
 
 /** "OpenBLAS 0.3.21" from the config string, and whether the addon carries it or loads it. */

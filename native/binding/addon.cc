@@ -1140,13 +1140,14 @@ class Addon : public Napi::Addon<Addon> {
     result["config"] = std::string(nodegrad::blas_config());
     result["corename"] = std::string(nodegrad::blas_core_name());
     result["threads"] = nodegrad::blas_threads();
+    result["threadPolicy"] = nodegrad::blas_threads_fixed() ? "fixed" : "auto";
     return result;
   }
 
-  // setThreads(n): OpenBLAS's thread count.
+  // setThreads(n): n threads for every product OpenBLAS splits; 0: the automatic policy.
   void SetThreads(const Napi::CallbackInfo& info) {
     Args a(info, "setThreads", {"n"});
-    nodegrad::blas_set_threads(static_cast<int>(a.size(0, 1, 1024)));
+    nodegrad::blas_set_threads(static_cast<int>(a.size(0, 0, 1024)));
   }
 
   // buildInfo() -> { napiVersion, compiler }: what `nodegrad doctor` reports of this binary.

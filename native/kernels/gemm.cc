@@ -1,13 +1,16 @@
 // Matrix products through OpenBLAS, and the knobs of its thread pool. nodegrad's own kernels
 // run on the calling thread, so this pool is the only one in the process.
 //
-// Products smaller than kSingleThreadBelow multiply-adds run on one thread whatever threads()
-// says. Measured with bench/ (W2, W3, W5, W6) on the 2-core machine while other jobs ran: every
-// product of the MNIST MLP at batch 64, of the LSTM and of the text job's GPT (up to 2^27
-// multiply-adds) was as fast or faster on one thread, and a 2-thread training step up to 5x
-// slower than a 1-thread one when another process held the second core (OpenBLAS's threads
-// spin waiting for each other); 512^3 and up gained from the second core only when it was
-// idle (183 against 95 GFLOPS), 1024^3 and 2048^3 the most. bench/NOTES.md has the numbers.
+// How many threads a product runs on. threads(n) fixes the count at n, as torch.set_num_threads
+// does; OpenBLAS then splits every product above its own small limit (64^3), which is what
+// calling cblas_sgemm directly gives. By default ("auto") products below kSingleThreadBelow
+// multiply-adds run on one thread and larger ones on every core. Measured with bench/ on the
+// 2-core machine, quiet (2026-12-04, 16:35): a training step of the MNIST MLP, the LSTM and the
+// GPT ran 30%, 9% and 3% slower when their products (up to 2^27 multiply-adds) were split over
+// two threads, though the same products repeated back to back ran up to 1.7x faster on two
+// (W3); while other jobs ran, a two-thread step was up to 5x slower, as OpenBLAS's threads
+// spin waiting for each other. 1024^3 and up gain ~2x from the second core.
+// bench/NOTES.md has the numbers.
 
 #include <cblas.h>
 
@@ -24,25 +27,33 @@ namespace {
 // 512^3 are below it, 1024^3 is not.
 constexpr int64_t kSingleThreadBelow = int64_t{1} << 28;
 
-// The count threads() asked for (0: OpenBLAS's own default), and the count OpenBLAS is set
-// to now; gemm switches between 1 and the former per call.
-std::atomic<int> requested{0};
+// The count threads(n) fixed, or 0 for the automatic policy.
+std::atomic<int> fixed{0};
+// The count OpenBLAS is set to now; gemm changes it per call when the policy asks.
 std::atomic<int> active{0};
 
-int requested_threads() {
-  int r = requested.load(std::memory_order_relaxed);
-  if (r == 0) {
-    r = openblas_get_num_threads();
-    requested.store(r, std::memory_order_relaxed);
-    active.store(r, std::memory_order_relaxed);
-  }
-  return r;
+// OpenBLAS's own count at load (the cores, or OPENBLAS_NUM_THREADS), read before anything
+// changes it: the most threads the automatic policy uses.
+int pool_threads() {
+  static const int pool = [] {
+    const int n = openblas_get_num_threads();
+    active.store(n, std::memory_order_relaxed);
+    return n;
+  }();
+  return pool;
 }
 
 void use_threads(int threads) {
+  pool_threads();
   if (active.load(std::memory_order_relaxed) == threads) return;
   openblas_set_num_threads(threads);
   active.store(threads, std::memory_order_relaxed);
+}
+
+int threads_for(int64_t work) {
+  const int n = fixed.load(std::memory_order_relaxed);
+  if (n > 0) return n;
+  return work < kSingleThreadBelow ? 1 : pool_threads();
 }
 
 }  // namespace
@@ -61,9 +72,7 @@ void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const fl
     return;
   }
 
-  const int64_t work = static_cast<int64_t>(m) * n * k;
-  const int threads = requested_threads();
-  use_threads(work < kSingleThreadBelow ? 1 : threads);
+  use_threads(threads_for(static_cast<int64_t>(m) * n * k));
   cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
               trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
@@ -72,11 +81,16 @@ const char* blas_config() { return openblas_get_config(); }
 
 const char* blas_core_name() { return openblas_get_corename(); }
 
-int blas_threads() { return requested_threads(); }
+int blas_threads() {
+  const int n = fixed.load(std::memory_order_relaxed);
+  return n > 0 ? n : pool_threads();
+}
+
+bool blas_threads_fixed() { return fixed.load(std::memory_order_relaxed) > 0; }
 
 void blas_set_threads(int threads) {
-  requested.store(threads, std::memory_order_relaxed);
-  use_threads(threads);
+  fixed.store(threads, std::memory_order_relaxed);
+  if (threads > 0) use_threads(threads);
 }
 
 }  // namespace nodegrad

@@ -257,10 +257,13 @@ void embedding_forward(const float* weight, const int32_t* indices, int64_t n, i
 void embedding_backward(const float* gy, const int32_t* indices, int64_t n, int64_t dim,
                         int64_t num, int64_t padding_idx, float* gw);
 
-// OpenBLAS's build configuration, the core it picked, and its thread count.
+// OpenBLAS's build configuration and the core it picked.
 const char* blas_config();
 const char* blas_core_name();
+// The threads products may run on: the count blas_set_threads fixed, or, under the automatic
+// policy (the default, blas_set_threads(0)), the most it uses (gemm.cc says when).
 int blas_threads();
+bool blas_threads_fixed();
 void blas_set_threads(int threads);
 
 }  // namespace nodegrad
