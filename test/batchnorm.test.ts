@@ -174,6 +174,11 @@ describe('bad input', () => {
       'BatchNorm2d(momentum): expected a number in [0, 1] or null, received 1.5',
     );
     expect(() => new BatchNorm2d(3, { eps: -1 })).toThrow('BatchNorm2d(eps)');
+    // A number out of range is a RangeError, a value of another kind a TypeError.
+    expect(() => new BatchNorm2d(3, { momentum: 1.5 })).toThrow(RangeError);
+    expect(() => new BatchNorm1d(3, { eps: -1 })).toThrow(RangeError);
+    expect(() => new BatchNorm1d(3, { eps: '1e-5' as never })).toThrow(TypeError);
+    expect(() => new BatchNorm1d(3, { momentum: '0.1' as never })).toThrow(TypeError);
     expect(() => new BatchNorm1d(3, { affine: 1 as never })).toThrow('BatchNorm1d(affine)');
   });
 

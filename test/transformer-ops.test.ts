@@ -67,6 +67,10 @@ describe('layerNorm', () => {
     expect(() => F.layerNorm(zeros([2, 4]), [4], null, null, -1)).toThrow(
       'layerNorm(eps): expected a number >= 0, received -1',
     );
+    expect(() => new LayerNorm(4, { eps: -1 })).toThrow(
+      new RangeError('LayerNorm(eps): expected a number >= 0, received -1'),
+    );
+    expect(() => new LayerNorm(4, { eps: null as never })).toThrow(TypeError);
   });
 });
 

@@ -1,6 +1,6 @@
 import { ones, Tensor, zeros } from '../tensor';
 import type { DType } from '../tensor';
-import { checkInt, typeError } from '../errors';
+import { checkInt, rangeError, typeError } from '../errors';
 import { layerNorm } from './functional';
 import { Module } from './module';
 
@@ -39,9 +39,8 @@ export class LayerNorm extends Module {
       throw typeError('LayerNorm(normalizedShape)', 'a positive integer or array of them', shape);
     }
     this.normalizedShape = shape.map((d, i) => checkInt(`LayerNorm(normalizedShape[${i}])`, d, 1));
-    if (typeof eps !== 'number' || !(eps >= 0)) {
-      throw typeError('LayerNorm(eps)', 'a number >= 0', eps);
-    }
+    if (typeof eps !== 'number') throw typeError('LayerNorm(eps)', 'a number >= 0', eps);
+    if (!(eps >= 0)) throw rangeError('LayerNorm(eps)', 'a number >= 0', eps);
     if (typeof elementwiseAffine !== 'boolean') {
       throw typeError('LayerNorm(elementwiseAffine)', 'a boolean', elementwiseAffine);
     }
