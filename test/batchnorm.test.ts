@@ -182,16 +182,25 @@ describe('bad input', () => {
     expect(() => new BatchNorm1d(3, { affine: 1 as never })).toThrow('BatchNorm1d(affine)');
   });
 
+  it('name the input as what has the wrong dtype', () => {
+    expect(() => new BatchNorm2d(3).forward(zeros([2, 3, 2, 2], f64))).toThrow(
+      "batchNorm(runningMean): expected a Tensor of shape [3] and the input's dtype float64, " +
+        'or null, received float32 [3]',
+    );
+  });
+
   it('the functional form checks its statistics and parameters', () => {
     const x = zeros([4, 3]);
     expect(() => batchNorm(x, null, null)).toThrow(
       'batchNorm(runningMean): expected a Tensor in evaluation mode (training false), received null',
     );
     expect(() => batchNorm(x, zeros([4]), zeros([3]))).toThrow(
-      'batchNorm(runningMean): expected a float32 Tensor of shape [3] or null, received float32 [4]',
+      "batchNorm(runningMean): expected a Tensor of shape [3] and the input's dtype float32, " +
+        'or null, received float32 [4]',
     );
     expect(() => batchNorm(x, null, null, zeros([3], f64), null, true)).toThrow(
-      'batchNorm(weight): expected a float32 Tensor of shape [3] or null, received float64 [3]',
+      "batchNorm(weight): expected a Tensor of shape [3] and the input's dtype float32, or " +
+        'null, received float64 [3]',
     );
     expect(() => batchNorm(zeros([3]), null, null, null, null, true)).toThrow(
       'batchNorm(input): expected a Tensor of shape [N, C, *], received [3]',
