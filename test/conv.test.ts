@@ -87,6 +87,16 @@ const cases: Case[] = [
     inputs: () => [normal([2, 3, 4, 5])],
   },
   {
+    name: 'conv2d, batch 1, non-square, dilation 2 with stride 3',
+    fn: (x, w, b) => F.conv2d(x, w, b, { stride: 3, dilation: 2, padding: [0, 1] }),
+    inputs: () => [normal([1, 2, 7, 11]), normal([3, 2, 2, 3]), normal([3])],
+  },
+  {
+    name: 'conv2d, depthwise on 1 x 1 images, the window all padding but its centre',
+    fn: (x, w, b) => F.conv2d(x, w, b, { groups: 4, padding: 1 }),
+    inputs: () => [normal([2, 4, 1, 1]), normal([4, 1, 3, 3]), normal([4])],
+  },
+  {
     name: 'a small CNN: conv, relu, max pool, flatten',
     fn: (x, w) => F.maxPool2d(F.conv2d(x, w, null, { padding: 1 }).relu(), 2).flatten(1),
     inputs: () => [normal([2, 1, 6, 6]), normal([3, 1, 3, 3])],
