@@ -182,6 +182,18 @@ describe('bad input', () => {
     expect(() => new BatchNorm1d(3, { affine: 1 as never })).toThrow('BatchNorm1d(affine)');
   });
 
+  it('reject options they do not have: a misspelt one would be ignored', () => {
+    expect(() => new BatchNorm1d(3, { track_running_stats: false } as never)).toThrow(
+      new RangeError(
+        'BatchNorm1d(options): expected options among eps, momentum, affine, ' +
+          'trackRunningStats, dtype, received "track_running_stats"',
+      ),
+    );
+    expect(() => new BatchNorm2d(3, null as never)).toThrow(
+      new TypeError('BatchNorm2d(options): expected an object, received null'),
+    );
+  });
+
   it('name the input as what has the wrong dtype', () => {
     expect(() => new BatchNorm2d(3).forward(zeros([2, 3, 2, 2], f64))).toThrow(
       "batchNorm(runningMean): expected a Tensor of shape [3] and the input's dtype float64, " +

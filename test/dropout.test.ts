@@ -135,6 +135,19 @@ describe('Dropout', () => {
       'dropout(p): expected a probability in [0, 1], received 2',
     );
     expect(() => dropout(ones([2]), 0.5, 'yes' as never)).toThrow('dropout(training)');
+  });
+
+  it('rejects options it does not have, and in-place dropout, rather than ignore them', () => {
+    expect(() => new Dropout(0.5, null as never)).toThrow(
+      new TypeError('Dropout(options): expected an object, received null'),
+    );
+    expect(() => new Dropout(0.5, { inplace: true } as never)).toThrow(
+      'Dropout(inplace): expected false (in-place dropout is not implemented), received true',
+    );
+    expect(() => new Dropout(0.5, { seed: 1 } as never)).toThrow(
+      'Dropout(options): expected options among generator, inplace, received "seed"',
+    );
+    expect(new Dropout(0.5, { inplace: false } as never).p).toBe(0.5);
     expect(() => new Dropout(0.5, { generator: {} as never })).toThrow(
       'Dropout(generator): expected a Generator, received Object',
     );

@@ -72,6 +72,13 @@ describe('layerNorm', () => {
       new RangeError('LayerNorm(eps): expected a number >= 0, received -1'),
     );
     expect(() => new LayerNorm(4, { eps: null as never })).toThrow(TypeError);
+    expect(() => new LayerNorm(4, null as never)).toThrow(
+      new TypeError('LayerNorm(options): expected an object, received null'),
+    );
+    expect(() => new LayerNorm(4, { elementwise_affine: false } as never)).toThrow(
+      'LayerNorm(options): expected options among eps, elementwiseAffine, bias, dtype, ' +
+        'received "elementwise_affine"',
+    );
   });
 });
 

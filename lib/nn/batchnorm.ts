@@ -1,6 +1,6 @@
 import { ones, Tensor, zeros } from '../tensor';
 import type { DType } from '../tensor';
-import { checkInt, rangeError, shapeString, typeError } from '../errors';
+import { checkInt, checkOptions, rangeError, shapeString, typeError } from '../errors';
 import { batchNorm } from '../autograd/ops-norm';
 import { Module } from './module';
 
@@ -44,6 +44,7 @@ abstract class BatchNormBase extends Module {
   constructor(numFeatures: number, options: BatchNormOptions) {
     super();
     const name = this.constructor.name;
+    checkOptions(name, options, ['eps', 'momentum', 'affine', 'trackRunningStats', 'dtype']);
     const {
       eps = 1e-5,
       momentum = 0.1,

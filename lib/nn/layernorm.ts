@@ -1,6 +1,6 @@
 import { ones, Tensor, zeros } from '../tensor';
 import type { DType } from '../tensor';
-import { checkInt, rangeError, typeError } from '../errors';
+import { checkInt, checkOptions, rangeError, typeError } from '../errors';
 import { layerNorm } from './functional';
 import { Module } from './module';
 
@@ -29,11 +29,10 @@ export class LayerNorm extends Module {
   weight: Tensor | null;
   bias: Tensor | null;
 
-  constructor(
-    normalizedShape: number | readonly number[],
-    { eps = 1e-5, elementwiseAffine = true, bias = true, dtype = 'float32' }: LayerNormOptions = {},
-  ) {
+  constructor(normalizedShape: number | readonly number[], options: LayerNormOptions = {}) {
     super();
+    checkOptions('LayerNorm', options, ['eps', 'elementwiseAffine', 'bias', 'dtype']);
+    const { eps = 1e-5, elementwiseAffine = true, bias = true, dtype = 'float32' } = options;
     const shape = typeof normalizedShape === 'number' ? [normalizedShape] : normalizedShape;
     if (!Array.isArray(shape) || shape.length === 0) {
       throw typeError('LayerNorm(normalizedShape)', 'a positive integer or array of them', shape);
