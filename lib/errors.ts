@@ -28,6 +28,7 @@ export function describe(value: unknown, depth = 0): string {
   if (value === null) return 'null';
   if (value === undefined) return 'undefined';
   if (typeof value === 'number') return Number.isNaN(value) ? 'NaN' : String(value);
+  if (typeof value === 'boolean') return String(value);
   if (typeof value === 'string') {
     return JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value);
   }
@@ -85,4 +86,29 @@ export function checkFinite(where: string, value: unknown): number {
   if (typeof value !== 'number') throw typeError(where, 'a finite number', value);
   if (!Number.isFinite(value)) throw rangeError(where, 'a finite number', value);
   return value;
+}
+
+/**
+ * Throws unless every key of an options object is one of `known`, or one of `defaults`
+ * (PyTorch options not implemented here) at the value its test accepts, so that an option
+ * from PyTorch or a misspelt name is never ignored in silence. Undefined values pass.
+ */
+export function checkOptions(
+  where: string,
+  options: unknown,
+  known: readonly string[],
+  defaults: Readonly<Record<string, { accepts: (v: unknown) => boolean; expected: string }>> = {},
+): void {
+  if (typeof options !== 'object' || options === null) {
+    throw typeError(`${where}(options)`, 'an object', options);
+  }
+  for (const [key, value] of Object.entries(options)) {
+    if (value === undefined || known.includes(key)) continue;
+    const fixed = Object.hasOwn(defaults, key) ? defaults[key] : undefined;
+    if (fixed === undefined) {
+      const names = [...known, ...Object.keys(defaults)].join(', ');
+      throw rangeError(`${where}(options)`, `options among ${names}`, verbatim(`"${key}"`));
+    }
+    if (!fixed.accepts(value)) throw rangeError(`${where}(${key})`, fixed.expected, value);
+  }
 }

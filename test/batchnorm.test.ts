@@ -174,7 +174,31 @@ describe('bad input', () => {
       'BatchNorm2d(momentum): expected a number in [0, 1] or null, received 1.5',
     );
     expect(() => new BatchNorm2d(3, { eps: -1 })).toThrow('BatchNorm2d(eps)');
+    // A number out of range is a RangeError, a value of another kind a TypeError.
+    expect(() => new BatchNorm2d(3, { momentum: 1.5 })).toThrow(RangeError);
+    expect(() => new BatchNorm1d(3, { eps: -1 })).toThrow(RangeError);
+    expect(() => new BatchNorm1d(3, { eps: '1e-5' as never })).toThrow(TypeError);
+    expect(() => new BatchNorm1d(3, { momentum: '0.1' as never })).toThrow(TypeError);
     expect(() => new BatchNorm1d(3, { affine: 1 as never })).toThrow('BatchNorm1d(affine)');
+  });
+
+  it('reject options they do not have: a misspelt one would be ignored', () => {
+    expect(() => new BatchNorm1d(3, { track_running_stats: false } as never)).toThrow(
+      new RangeError(
+        'BatchNorm1d(options): expected options among eps, momentum, affine, ' +
+          'trackRunningStats, dtype, received "track_running_stats"',
+      ),
+    );
+    expect(() => new BatchNorm2d(3, null as never)).toThrow(
+      new TypeError('BatchNorm2d(options): expected an object, received null'),
+    );
+  });
+
+  it('name the input as what has the wrong dtype', () => {
+    expect(() => new BatchNorm2d(3).forward(zeros([2, 3, 2, 2], f64))).toThrow(
+      "batchNorm(runningMean): expected a Tensor of shape [3] and the input's dtype float64, " +
+        'or null, received float32 [3]',
+    );
   });
 
   it('the functional form checks its statistics and parameters', () => {
@@ -183,10 +207,12 @@ describe('bad input', () => {
       'batchNorm(runningMean): expected a Tensor in evaluation mode (training false), received null',
     );
     expect(() => batchNorm(x, zeros([4]), zeros([3]))).toThrow(
-      'batchNorm(runningMean): expected a float32 Tensor of shape [3] or null, received float32 [4]',
+      "batchNorm(runningMean): expected a Tensor of shape [3] and the input's dtype float32, " +
+        'or null, received float32 [4]',
     );
     expect(() => batchNorm(x, null, null, zeros([3], f64), null, true)).toThrow(
-      'batchNorm(weight): expected a float32 Tensor of shape [3] or null, received float64 [3]',
+      "batchNorm(weight): expected a Tensor of shape [3] and the input's dtype float32, or " +
+        'null, received float64 [3]',
     );
     expect(() => batchNorm(zeros([3]), null, null, null, null, true)).toThrow(
       'batchNorm(input): expected a Tensor of shape [N, C, *], received [3]',

@@ -278,6 +278,16 @@ describe('bad arguments, the same on both backends', () => {
       'avgPool2dBackward(countIncludePad): expected a boolean',
     ],
     [
+      'a pool plane without rows, where every window reads padding alone',
+      (b: Backend) => b.maxPool2dForward(x, 1, 0, 4, 2, 2, 1, 0, 1, 1, x, i32),
+      'maxPool2dForward(height): expected an integer in [1, 2147483647], received 0',
+    ],
+    [
+      'a pool plane without columns',
+      (b: Backend) => b.avgPool2dBackward(x, 1, 4, 0, 2, 2, 0, 1, 1, 1, false, x),
+      'avgPool2dBackward(width): expected an integer in [1, 2147483647], received 0',
+    ],
+    [
       'negative batch',
       (b: Backend) => b.im2col(x, -1, 1, 4, 4, 2, 2, 0, 0, 1, 1, 1, 1, x),
       'im2col(batch): expected an integer >= 0, received -1',

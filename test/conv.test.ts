@@ -87,6 +87,16 @@ const cases: Case[] = [
     inputs: () => [normal([2, 3, 4, 5])],
   },
   {
+    name: 'conv2d, batch 1, non-square, dilation 2 with stride 3',
+    fn: (x, w, b) => F.conv2d(x, w, b, { stride: 3, dilation: 2, padding: [0, 1] }),
+    inputs: () => [normal([1, 2, 7, 11]), normal([3, 2, 2, 3]), normal([3])],
+  },
+  {
+    name: 'conv2d, depthwise on 1 x 1 images, the window all padding but its centre',
+    fn: (x, w, b) => F.conv2d(x, w, b, { groups: 4, padding: 1 }),
+    inputs: () => [normal([2, 4, 1, 1]), normal([4, 1, 3, 3]), normal([4])],
+  },
+  {
     name: 'a small CNN: conv, relu, max pool, flatten',
     fn: (x, w) => F.maxPool2d(F.conv2d(x, w, null, { padding: 1 }).relu(), 2).flatten(1),
     inputs: () => [normal([2, 1, 6, 6]), normal([3, 1, 3, 3])],
@@ -209,7 +219,10 @@ describe('layers', () => {
     expect(String(new Conv1d(2, 4, 5, { stride: 2, groups: 2, bias: false }))).toBe(
       'Conv1d(2, 4, kernel_size=(5,), stride=(2,), groups=2, bias=False)',
     );
-    expect(String(new MaxPool2d(2))).toBe('MaxPool2d(kernel_size=2, stride=2, padding=0)');
+    expect(String(new MaxPool2d(2))).toBe(
+      'MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)',
+    );
+    expect(String(new AvgPool2d(2))).toBe('AvgPool2d(kernel_size=2, stride=2, padding=0)');
     expect(String(new Flatten())).toBe('Flatten(start_dim=1, end_dim=-1)');
   });
 });
@@ -317,7 +330,84 @@ describe('bad input', () => {
       'Conv2d(kernelSize)',
     ],
     ['a Flatten with a fractional dim', () => new Flatten(1.5), 'Flatten(startDim)'],
+    [
+      'a conv2d input without rows (PyTorch refuses it; the output would be bias alone)',
+      () => F.conv2d(zeros([1, 1, 0, 3]), zeros([1, 1, 1, 1]), null, { padding: 1 }),
+      'conv2d: expected input with at least one channel and non-zero spatial sizes, received ' +
+        '[1, 1, 0, 3]',
+    ],
+    [
+      'a conv1d input of length 0',
+      () => new Conv1d(1, 1, 1, { padding: 1 }).forward(zeros([1, 0])),
+      'conv1d: expected input with at least one channel and non-zero spatial sizes, received ' +
+        '[1, 0]',
+    ],
+    [
+      'a conv2d input without channels',
+      () => F.conv2d(zeros([1, 0, 5, 5]), zeros([3, 0, 3, 3])),
+      'conv2d: expected input with at least one channel and non-zero spatial sizes, received ' +
+        '[1, 0, 5, 5]',
+    ],
+    [
+      'a pool input without columns',
+      () => F.maxPool2d(zeros([1, 1, 3, 0]), 2, { padding: 1 }),
+      'maxPool2d: expected input of shape [batch, channels, height, width] or [channels, ' +
+        'height, width] with non-zero height and width, received [1, 1, 3, 0]',
+    ],
+    [
+      'a max pool in ceil mode',
+      () => F.maxPool2d(x, 4, { ceilMode: true } as never),
+      'maxPool2d(ceilMode): expected false (ceil mode is not implemented), received true',
+    ],
+    [
+      'a dilated MaxPool2d',
+      () => new MaxPool2d(2, { dilation: 2 } as never),
+      'MaxPool2d(dilation): expected 1 (dilated max pooling is not implemented), received 2',
+    ],
+    [
+      'a MaxPool2d returning indices',
+      () => new MaxPool2d(2, { returnIndices: true } as never),
+      'MaxPool2d(returnIndices): expected false (returning indices is not implemented)',
+    ],
+    [
+      'an AvgPool2d in ceil mode',
+      () => new AvgPool2d(4, { ceilMode: true } as never),
+      'AvgPool2d(ceilMode): expected false (ceil mode is not implemented), received true',
+    ],
+    [
+      'an average pool with a divisor override',
+      () => F.avgPool2d(x, 2, { divisorOverride: 3 } as never),
+      'avgPool2d(divisorOverride): expected null (a divisor override is not implemented), ' +
+        'received 3',
+    ],
+    [
+      'a misspelt pool option',
+      () => new AvgPool2d(2, { countIncludePadding: false } as never),
+      'AvgPool2d(options): expected options among stride, padding, countIncludePad, ceilMode, ' +
+        'divisorOverride, received "countIncludePadding"',
+    ],
+    [
+      'a Conv2d with reflect padding',
+      () => new Conv2d(4, 2, 3, { paddingMode: 'reflect' } as never),
+      'Conv2d(paddingMode): expected "zeros" (other padding modes are not implemented), ' +
+        'received "reflect"',
+    ],
+    [
+      'a misspelt conv1d option',
+      () => F.conv1d(zeros([1, 1, 5]), zeros([1, 1, 3]), null, { strides: 2 } as never),
+      'conv1d(options): expected options among stride, padding, dilation, groups, received ' +
+        '"strides"',
+    ],
   ] as const)('%s', (_, call, message) => {
     expect(call).toThrow(message);
+  });
+
+  it("takes PyTorch's unimplemented options at their defaults", () => {
+    const defaults = { ceilMode: false, dilation: [1, 1], returnIndices: false };
+    expect(new MaxPool2d(2, defaults as never).forward(x).shape).toEqual([2, 4, 3, 3]);
+    const avg = { ceilMode: false, divisorOverride: null, countIncludePad: false };
+    expect(F.avgPool2d(x, 3, avg as never).shape).toEqual([2, 4, 2, 2]);
+    const conv = new Conv2d(4, 2, 3, { paddingMode: 'zeros', stride: undefined } as never);
+    expect(conv.forward(x).shape).toEqual([2, 2, 4, 4]);
   });
 });

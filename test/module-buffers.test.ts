@@ -133,4 +133,31 @@ describe('Module buffers', () => {
       'Module.param(value): expected a Tensor that is not a buffer',
     );
   });
+
+  it('refuse a name held by something else, as PyTorch ("attribute already exists")', () => {
+    // Before, the buffer replaced the parameter in silence: parameters() lost the weight, so
+    // an optimizer built afterwards no longer trained it.
+    const linear = new Linear(2, 3);
+    expect(() => linear.registerBuffer('weight', zeros([3, 2]))).toThrow(
+      new RangeError(
+        'registerBuffer(name): expected a name that is free or holds a buffer, received ' +
+          '"weight", which holds a parameter',
+      ),
+    );
+    expect(linear.parameters()).toHaveLength(2);
+    expect(() => linear.registerBuffer('forward', zeros([1]))).toThrow('which holds a method');
+    const bn = new BatchNorm1d(2);
+    expect(() => bn.registerParameter('running_mean', zeros([2]))).toThrow(
+      'registerParameter(name): expected a name that is free or holds a parameter, received ' +
+        '"running_mean", which holds a buffer',
+    );
+    expect(() => bn.registerModule('bias', new ReLU())).toThrow('which holds a parameter');
+
+    // A name that is unset, null, or of the same kind may be registered again.
+    bn.registerBuffer('running_mean', ones([2]));
+    bn.registerParameter('weight', ones([2]));
+    const m = new Counter();
+    m.registerBuffer('absent', zeros([1]));
+    expect(Object.keys(m.stateDict())).toContain('absent');
+  });
 });

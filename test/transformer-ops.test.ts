@@ -62,10 +62,22 @@ describe('layerNorm', () => {
       new RangeError('layerNorm: expected input of shape [*, 4], received [2, 5]'),
     );
     expect(() => F.layerNorm(zeros([2, 4]), [4], zeros([3]))).toThrow(
-      'layerNorm(weight): expected a float32 Tensor of shape [4] or null, received float32 [3]',
+      "layerNorm(weight): expected a Tensor of shape [4] and the input's dtype float32, or " +
+        'null, received float32 [3]',
     );
     expect(() => F.layerNorm(zeros([2, 4]), [4], null, null, -1)).toThrow(
       'layerNorm(eps): expected a number >= 0, received -1',
+    );
+    expect(() => new LayerNorm(4, { eps: -1 })).toThrow(
+      new RangeError('LayerNorm(eps): expected a number >= 0, received -1'),
+    );
+    expect(() => new LayerNorm(4, { eps: null as never })).toThrow(TypeError);
+    expect(() => new LayerNorm(4, null as never)).toThrow(
+      new TypeError('LayerNorm(options): expected an object, received null'),
+    );
+    expect(() => new LayerNorm(4, { elementwise_affine: false } as never)).toThrow(
+      'LayerNorm(options): expected options among eps, elementwiseAffine, bias, dtype, ' +
+        'received "elementwise_affine"',
     );
   });
 });

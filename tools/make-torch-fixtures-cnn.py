@@ -68,9 +68,14 @@ def make_module(kind, args, options):
                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 3))
 
 
-def case(kind, args, options, input_shape):
+def case(kind, args, options, input_shape, ties=False):
+    """ties: an input of small integers, so that windows hold equal maxima (PyTorch's pools
+    pick the first)."""
     module = make_module(kind, args, options)
-    x = torch.randn(*input_shape, requires_grad=True)
+    if ties:
+        x = torch.randint(-1, 2, input_shape).float().requires_grad_(True)
+    else:
+        x = torch.randn(*input_shape, requires_grad=True)
     y = module(x)
     upstream = torch.randn_like(y)
     y.backward(upstream)
@@ -115,6 +120,19 @@ def layer_cases():
         case("Flatten", [], {}, [2, 3, 4, 5]),
         case("Flatten", [0, 2], {}, [2, 3, 4, 5]),
         case("CNN", [], {}, [2, 1, 10, 10]),
+        # Odd geometries, appended so that the cases above keep their random numbers: dilation
+        # 2 with stride 3 on a non-square input, 1 x 1 images in a batch of 1, depthwise
+        # (groups = channels) on a 1 x 1 image whose padding is the whole window, pools of
+        # small integers with ties (and a padded window at each border).
+        case("Conv2d", [2, 3, [2, 3]], {"stride": 3, "padding": [0, 1], "dilation": 2},
+             [1, 2, 7, 11]),
+        case("Conv2d", [3, 5, 1], {}, [1, 3, 1, 1]),
+        case("Conv2d", [4, 4, 3], {"padding": 1, "groups": 4}, [1, 4, 1, 1]),
+        case("Conv1d", [3, 3, 2], {"stride": 3, "dilation": 2, "groups": 3}, [1, 3, 9]),
+        case("MaxPool2d", [3], {"stride": [2, 3], "padding": 1}, [2, 2, 5, 7], ties=True),
+        case("MaxPool2d", [[1, 4]], {"stride": 1}, [1, 3, 4, 4], ties=True),
+        case("AvgPool2d", [[3, 2]], {"stride": [3, 1], "padding": [1, 1],
+                                     "countIncludePad": False}, [1, 2, 4, 5]),
     ]
 
 

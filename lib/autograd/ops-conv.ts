@@ -11,7 +11,7 @@
  * planes of height 1.
  */
 import type { FloatArray } from '../backend/backend';
-import { rangeError, shapeString, typeError, verbatim } from '../errors';
+import { checkOptions, rangeError, shapeString, typeError, verbatim } from '../errors';
 import { sameShape } from '../tensor/shape';
 import { Tensor } from '../tensor/tensor';
 import { allocLike, backendFor } from './dispatch';
@@ -85,7 +85,10 @@ function outSize(size: number, kernel: number, pad: number, stride: number, dila
   return Math.floor((size + 2 * pad - span) / stride) + 1;
 }
 
-/** Checks input, weight and bias of a convolution (x already 4-D) and returns its geometry. */
+/**
+ * Checks input, weight and bias of a convolution (x already 4-D) and returns its geometry;
+ * `shown` is the input's shape as the caller gave it, for messages.
+ */
 function convGeometry(
   fn: string,
   x: Tensor,
@@ -96,10 +99,18 @@ function convGeometry(
     'batch' | 'channels' | 'height' | 'width' | 'outChannels' | 'kernel' | 'out'
   >,
   kernel: [number, number],
+  shown: readonly number[],
 ): ConvGeometry {
   const [batch, channels, height, width] = x.shape;
   const outChannels = weight.shape[0];
   const { groups } = settings;
+  // PyTorch refuses these too: a window over no pixels (or no channels) reads padding alone.
+  if (channels === 0 || height === 0 || width === 0) {
+    throw new RangeError(
+      `${fn}: expected input with at least one channel and non-zero spatial sizes, received ` +
+        shapeString(shown),
+    );
+  }
   if (channels % groups !== 0) {
     throw rangeError(`${fn}(groups)`, `a divisor of the input's ${channels} channels`, groups);
   }
@@ -109,7 +120,7 @@ function convGeometry(
   if (weight.shape[1] * groups !== channels) {
     throw new RangeError(
       `${fn}: expected input with weight.shape[1] * groups = ${weight.shape[1] * groups} ` +
-        `channels, received ${shapeString(x.shape)}`,
+        `channels, received ${shapeString(shown)}`,
     );
   }
   if (bias !== null && (!(bias instanceof Tensor) || !sameShape(bias.shape, [outChannels]))) {
@@ -135,7 +146,7 @@ function convGeometry(
     throw new RangeError(
       `${fn}: expected a kernel (dilated: ${dilation[0] * (kernel[0] - 1) + 1} x ` +
         `${dilation[1] * (kernel[1] - 1) + 1}) no larger than the padded input ` +
-        `(${height + 2 * pad[0]} x ${width + 2 * pad[1]}), received input ${shapeString(x.shape)}`,
+        `(${height + 2 * pad[0]} x ${width + 2 * pad[1]}), received input ${shapeString(shown)}`,
     );
   }
   return { batch, channels, height, width, outChannels, kernel, out, ...settings };
@@ -316,6 +327,9 @@ function biasGradient(gy: FloatArray, g: ConvGeometry): FloatArray {
   return gb;
 }
 
+/** The options conv1d and conv2d take; any other name is a mistake, not something to ignore. */
+const CONV_OPTIONS = ['stride', 'padding', 'dilation', 'groups'];
+
 function checkInput(fn: string, x: unknown, ranks: [number, number], layout: string): Tensor {
   if (!(x instanceof Tensor)) throw typeError(`${fn}(input)`, 'a Tensor', x);
   if (x.ndim !== ranks[0] && x.ndim !== ranks[1]) {
@@ -352,6 +366,7 @@ export function conv2d(
   const layout = '[batch, channels, height, width] or [channels, height, width]';
   checkInput('conv2d', x, [4, 3], layout);
   checkWeight('conv2d', weight, 4, '[out, channels / groups, kH, kW]');
+  checkOptions('conv2d', options, CONV_OPTIONS);
   const settings = {
     stride: pair('conv2d(stride)', options.stride, 1, 1),
     pad: pair('conv2d(padding)', options.padding, 0, 0),
@@ -359,7 +374,8 @@ export function conv2d(
     groups: checkGroups('conv2d(groups)', options.groups ?? 1),
   };
   const x4 = x.ndim === 3 ? reshape(x, [1, ...x.shape]) : x;
-  const g = convGeometry('conv2d', x4, weight, bias, settings, [weight.shape[2], weight.shape[3]]);
+  const kernel: [number, number] = [weight.shape[2], weight.shape[3]];
+  const g = convGeometry('conv2d', x4, weight, bias, settings, kernel, x.shape);
   const outShape = [g.batch, g.outChannels, g.out[0], g.out[1]];
   return convolution(x4, weight, bias, g, x.ndim === 3 ? outShape.slice(1) : outShape);
 }
@@ -380,6 +396,7 @@ export function conv1d(
 ): Tensor {
   checkInput('conv1d', x, [3, 2], '[batch, channels, length] or [channels, length]');
   checkWeight('conv1d', weight, 3, '[out, channels / groups, kernel]');
+  checkOptions('conv1d', options, CONV_OPTIONS);
   const one = (name: keyof Conv1dOptions, fallback: number, min: number) => {
     const v = options[name] ?? fallback;
     if (typeof v !== 'number') throw rangeError(`conv1d(${name})`, `an integer >= ${min}`, v);
@@ -394,7 +411,8 @@ export function conv1d(
   const batched = x.ndim === 3;
   const [batch, channels, length] = batched ? x.shape : [1, ...x.shape];
   const x4 = reshape(x, [batch, channels, 1, length]);
-  const g = convGeometry('conv1d', x4, weight, bias, settings, [1, weight.shape[2]]);
+  const kernel: [number, number] = [1, weight.shape[2]];
+  const g = convGeometry('conv1d', x4, weight, bias, settings, kernel, x.shape);
   const outShape = batched ? [batch, g.outChannels, g.out[1]] : [g.outChannels, g.out[1]];
   return convolution(x4, weight, bias, g, outShape);
 }

@@ -14,11 +14,9 @@ function checkChannelTensor(name: string, t: Tensor | null, x: Tensor, channels:
   if (t === null) return;
   if (!(t instanceof Tensor) || !sameShape(t.shape, [channels]) || t.dtype !== x.dtype) {
     const received = t instanceof Tensor ? verbatim(`${t.dtype} ${shapeString(t.shape)}`) : t;
-    throw rangeError(
-      `batchNorm(${name})`,
-      `a ${x.dtype} Tensor of shape [${channels}] or null`,
-      received,
-    );
+    // The dtype is named as the input's: a float64 input to a float32 layer is the usual cause.
+    const expected = `a Tensor of shape [${channels}] and the input's dtype ${x.dtype}, or null`;
+    throw rangeError(`batchNorm(${name})`, expected, received);
   }
 }
 

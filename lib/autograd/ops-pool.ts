@@ -3,7 +3,7 @@
  * [channels, height, width]) inputs, one kernel call forward and one backward each, and global
  * average pooling (AdaptiveAvgPool2d to 1 x 1) composed from reshape and mean.
  */
-import { rangeError, shapeString, typeError } from '../errors';
+import { checkOptions, rangeError, shapeString, typeError } from '../errors';
 import { Tensor } from '../tensor/tensor';
 import { allocLike, backendFor } from './dispatch';
 import { record } from './engine';
@@ -23,13 +23,45 @@ export interface AvgPool2dOptions extends MaxPool2dOptions {
   countIncludePad?: boolean;
 }
 
+const isFalse = (v: unknown) => v === false;
+const isOne = (v: unknown) =>
+  v === 1 || (Array.isArray(v) && v.length === 2 && v[0] === 1 && v[1] === 1);
+
+/**
+ * PyTorch's pooling options that are not implemented, each accepted at its default only: a
+ * ceil_mode of true, say, changes the output's shape, and ignoring it would hand back
+ * something else than what PyTorch gives.
+ */
+const MAX_POOL_DEFAULTS = {
+  ceilMode: { accepts: isFalse, expected: 'false (ceil mode is not implemented)' },
+  dilation: { accepts: isOne, expected: '1 (dilated max pooling is not implemented)' },
+  returnIndices: { accepts: isFalse, expected: 'false (returning indices is not implemented)' },
+};
+const AVG_POOL_DEFAULTS = {
+  ceilMode: MAX_POOL_DEFAULTS.ceilMode,
+  divisorOverride: {
+    accepts: (v: unknown) => v === null,
+    expected: 'null (a divisor override is not implemented)',
+  },
+};
+
+/** Throws unless options holds only what maxPool2d (avg false) or avgPool2d (avg true) take. */
+export function checkPoolOptions(where: string, options: unknown, avg: boolean): void {
+  if (avg)
+    checkOptions(where, options, ['stride', 'padding', 'countIncludePad'], AVG_POOL_DEFAULTS);
+  else checkOptions(where, options, ['stride', 'padding'], MAX_POOL_DEFAULTS);
+}
+
 /** The checked geometry of a pool: planes, the output shape, and the kernels' ten arguments. */
 function poolSetup(fn: string, x: Tensor, kernelSize: Size2, options: MaxPool2dOptions) {
   if (!(x instanceof Tensor)) throw typeError(`${fn}(input)`, 'a Tensor', x);
-  if (x.ndim !== 4 && x.ndim !== 3) {
+  checkPoolOptions(fn, options, fn === 'avgPool2d');
+  // PyTorch refuses planes without pixels too: a window would lie in the padding alone.
+  if ((x.ndim !== 4 && x.ndim !== 3) || x.shape.at(-1) === 0 || x.shape.at(-2) === 0) {
     throw new RangeError(
       `${fn}: expected input of shape [batch, channels, height, width] or ` +
-        `[channels, height, width], received ${shapeString(x.shape)}`,
+        `[channels, height, width] with non-zero height and width, received ` +
+        shapeString(x.shape),
     );
   }
   const kernel = pair(`${fn}(kernelSize)`, kernelSize, null, 1);

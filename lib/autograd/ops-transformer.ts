@@ -16,7 +16,8 @@ function checkParameter(where: string, p: Tensor | null, x: Tensor, shape: reado
   if (p === null) return;
   if (!(p instanceof Tensor) || !sameShape(p.shape, shape) || p.dtype !== x.dtype) {
     const received = p instanceof Tensor ? verbatim(`${p.dtype} ${shapeString(p.shape)}`) : p;
-    throw rangeError(where, `a ${x.dtype} Tensor of shape ${shapeString(shape)} or null`, received);
+    const expected = `a Tensor of shape ${shapeString(shape)} and the input's dtype ${x.dtype}`;
+    throw rangeError(where, `${expected}, or null`, received);
   }
 }
 

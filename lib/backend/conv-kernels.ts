@@ -8,7 +8,8 @@
  * dilationW (>= 1). Each is an integer below 2^31, and every window must fit the padded input:
  * dilation * (kernel - 1) + 1 <= size + 2 * pad. The output has PyTorch's size,
  * outH = floor((height + 2 padH - dilationH (kernelH - 1) - 1) / strideH) + 1 (and so outW).
- * The pools further need pad <= kernel / 2, as PyTorch does.
+ * The pools further need height and width >= 1 and pad <= kernel / 2, as PyTorch does, so
+ * that no window lies in the padding alone.
  */
 import type { FloatArray } from './backend';
 

@@ -42,9 +42,14 @@ function checkDim(method: string, name: string, value: number, min: number): num
  * Checks the window arguments (height, width, kernelH, kernelW, padH, padW, strideH, strideW,
  * dilationH, dilationW in that order) and that every window fits the padded input.
  */
-function checkWindow(method: string, args: readonly number[], dilated: boolean): Window {
+function checkWindow(
+  method: string,
+  args: readonly number[],
+  dilated: boolean,
+  minSize = 0,
+): Window {
   const names = ['height', 'width', 'kernelH', 'kernelW', 'padH', 'padW', 'strideH', 'strideW'];
-  const mins = [0, 0, 1, 1, 0, 0, 1, 1];
+  const mins = [minSize, minSize, 1, 1, 0, 0, 1, 1];
   if (dilated) {
     names.push('dilationH', 'dilationW');
     mins.push(1, 1);
@@ -78,9 +83,12 @@ function checkWindow(method: string, args: readonly number[], dilated: boolean):
   };
 }
 
-/** A pool's window: padding at most half the kernel, planes of at most 2^31 - 1 pixels. */
+/**
+ * A pool's window: planes of at least one pixel and padding at most half the kernel (so that no
+ * window lies in the padding alone), planes of at most 2^31 - 1 pixels.
+ */
 function checkPoolWindow(method: string, args: readonly number[]): Window {
-  const w = checkWindow(method, args, false);
+  const w = checkWindow(method, args, false, 1);
   if (w.padH > Math.floor(w.kernelH / 2)) {
     throw rangeError(
       at(method, 'padH'),

@@ -1,6 +1,6 @@
 import { ones, Tensor, zeros } from '../tensor';
 import type { DType } from '../tensor';
-import { checkInt, shapeString, typeError } from '../errors';
+import { checkInt, checkOptions, rangeError, shapeString, typeError } from '../errors';
 import { batchNorm } from '../autograd/ops-norm';
 import { Module } from './module';
 
@@ -44,6 +44,7 @@ abstract class BatchNormBase extends Module {
   constructor(numFeatures: number, options: BatchNormOptions) {
     super();
     const name = this.constructor.name;
+    checkOptions(name, options, ['eps', 'momentum', 'affine', 'trackRunningStats', 'dtype']);
     const {
       eps = 1e-5,
       momentum = 0.1,
@@ -52,10 +53,14 @@ abstract class BatchNormBase extends Module {
       dtype = 'float32',
     } = options;
     this.numFeatures = checkInt(`${name}(numFeatures)`, numFeatures, 1);
-    if (typeof eps !== 'number' || !(eps >= 0))
-      throw typeError(`${name}(eps)`, 'a number >= 0', eps);
-    if (momentum !== null && (typeof momentum !== 'number' || !(momentum >= 0 && momentum <= 1))) {
+    // A value of the wrong kind is a TypeError, a number out of range a RangeError.
+    if (typeof eps !== 'number') throw typeError(`${name}(eps)`, 'a number >= 0', eps);
+    if (!(eps >= 0)) throw rangeError(`${name}(eps)`, 'a number >= 0', eps);
+    if (momentum !== null && typeof momentum !== 'number') {
       throw typeError(`${name}(momentum)`, 'a number in [0, 1] or null', momentum);
+    }
+    if (momentum !== null && !(momentum >= 0 && momentum <= 1)) {
+      throw rangeError(`${name}(momentum)`, 'a number in [0, 1] or null', momentum);
     }
     if (typeof affine !== 'boolean') throw typeError(`${name}(affine)`, 'a boolean', affine);
     if (typeof trackRunningStats !== 'boolean') {

@@ -1,6 +1,6 @@
 import { Tensor, uniform } from '../tensor';
 import type { DType } from '../tensor';
-import { checkInt, rangeError, shapeString, typeError } from '../errors';
+import { checkInt, checkOptions, rangeError, shapeString, typeError } from '../errors';
 import { conv1d, conv2d, pair } from '../autograd/ops-conv';
 import type { Size2 } from '../autograd/ops-conv';
 import { Module } from './module';
@@ -26,6 +26,20 @@ export interface Conv1dOptions {
   groups?: number;
   bias?: boolean;
   dtype?: DType;
+}
+
+/**
+ * Throws unless a convolution's options are ones this library has: PyTorch's padding_mode is
+ * accepted as 'zeros' only, since reflect or circular padding would change every border output.
+ */
+function checkConvOptions(where: string, options: unknown): void {
+  const known = ['stride', 'padding', 'dilation', 'groups', 'bias', 'dtype'];
+  checkOptions(where, options, known, {
+    paddingMode: {
+      accepts: (v) => v === 'zeros',
+      expected: '"zeros" (other padding modes are not implemented)',
+    },
+  });
 }
 
 /**
@@ -82,9 +96,11 @@ export class Conv2d extends Module {
     inChannels: number,
     outChannels: number,
     kernelSize: Size2,
-    { stride, padding, dilation, groups = 1, bias = true, dtype = 'float32' }: Conv2dOptions = {},
+    options: Conv2dOptions = {},
   ) {
     super();
+    checkConvOptions('Conv2d', options);
+    const { stride, padding, dilation, groups = 1, bias = true, dtype = 'float32' } = options;
     this.inChannels = checkInt('Conv2d(inChannels)', inChannels, 1);
     this.outChannels = checkInt('Conv2d(outChannels)', outChannels, 1);
     this.kernelSize = pair('Conv2d(kernelSize)', kernelSize, null, 1);
@@ -152,16 +168,12 @@ export class Conv1d extends Module {
     inChannels: number,
     outChannels: number,
     kernelSize: number,
-    {
-      stride = 1,
-      padding = 0,
-      dilation = 1,
-      groups = 1,
-      bias = true,
-      dtype = 'float32',
-    }: Conv1dOptions = {},
+    options: Conv1dOptions = {},
   ) {
     super();
+    checkConvOptions('Conv1d', options);
+    const { stride = 1, padding = 0, dilation = 1, groups = 1, bias = true } = options;
+    const { dtype = 'float32' } = options;
     this.inChannels = checkInt('Conv1d(inChannels)', inChannels, 1);
     this.outChannels = checkInt('Conv1d(outChannels)', outChannels, 1);
     this.kernelSize = checkInt('Conv1d(kernelSize)', kernelSize, 1);

@@ -1,6 +1,6 @@
 import type { Tensor } from '../tensor';
 import { defaultGenerator, Generator } from '../tensor/random';
-import { typeError } from '../errors';
+import { checkOptions, typeError } from '../errors';
 import { checkDropoutProbability, dropout } from '../autograd/ops-dropout';
 import { Module } from './module';
 
@@ -24,8 +24,15 @@ export class Dropout extends Module {
   readonly p: number;
   readonly generator: Generator;
 
-  constructor(p = 0.5, { generator = defaultGenerator }: DropoutOptions = {}) {
+  constructor(p = 0.5, options: DropoutOptions = {}) {
     super();
+    checkOptions('Dropout', options, ['generator'], {
+      inplace: {
+        accepts: (v) => v === false,
+        expected: 'false (in-place dropout is not implemented)',
+      },
+    });
+    const { generator = defaultGenerator } = options;
     this.p = checkDropoutProbability('Dropout(p)', p);
     if (!(generator instanceof Generator)) {
       throw typeError('Dropout(generator)', 'a Generator', generator);

@@ -1,6 +1,6 @@
 import { ones, Tensor, zeros } from '../tensor';
 import type { DType } from '../tensor';
-import { checkInt, typeError } from '../errors';
+import { checkInt, checkOptions, rangeError, typeError } from '../errors';
 import { layerNorm } from './functional';
 import { Module } from './module';
 
@@ -29,19 +29,17 @@ export class LayerNorm extends Module {
   weight: Tensor | null;
   bias: Tensor | null;
 
-  constructor(
-    normalizedShape: number | readonly number[],
-    { eps = 1e-5, elementwiseAffine = true, bias = true, dtype = 'float32' }: LayerNormOptions = {},
-  ) {
+  constructor(normalizedShape: number | readonly number[], options: LayerNormOptions = {}) {
     super();
+    checkOptions('LayerNorm', options, ['eps', 'elementwiseAffine', 'bias', 'dtype']);
+    const { eps = 1e-5, elementwiseAffine = true, bias = true, dtype = 'float32' } = options;
     const shape = typeof normalizedShape === 'number' ? [normalizedShape] : normalizedShape;
     if (!Array.isArray(shape) || shape.length === 0) {
       throw typeError('LayerNorm(normalizedShape)', 'a positive integer or array of them', shape);
     }
     this.normalizedShape = shape.map((d, i) => checkInt(`LayerNorm(normalizedShape[${i}])`, d, 1));
-    if (typeof eps !== 'number' || !(eps >= 0)) {
-      throw typeError('LayerNorm(eps)', 'a number >= 0', eps);
-    }
+    if (typeof eps !== 'number') throw typeError('LayerNorm(eps)', 'a number >= 0', eps);
+    if (!(eps >= 0)) throw rangeError('LayerNorm(eps)', 'a number >= 0', eps);
     if (typeof elementwiseAffine !== 'boolean') {
       throw typeError('LayerNorm(elementwiseAffine)', 'a boolean', elementwiseAffine);
     }

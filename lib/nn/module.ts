@@ -1,5 +1,5 @@
 import { Tensor } from '../tensor';
-import { rangeError, shapeString, typeError } from '../errors';
+import { rangeError, shapeString, typeError, verbatim } from '../errors';
 import { sameShape } from '../tensor/shape';
 
 /** Tensors that were made parameters with {@link Module.param} or registerParameter. */
@@ -89,6 +89,7 @@ export abstract class Module {
     if (value !== null && !(value instanceof Tensor)) {
       throw typeError('registerBuffer(value)', 'a Tensor or null', value);
     }
+    this.checkFree('registerBuffer(name)', name, 'buffer');
     (this as Record<string, unknown>)[name] = value === null ? null : this.buffer(value);
     return value;
   }
@@ -96,6 +97,7 @@ export abstract class Module {
   /** Stores `value` as the parameter `name`, as `this[name] = this.param(value)` does. */
   registerParameter(name: string, value: Tensor): Tensor {
     checkName('registerParameter(name)', name);
+    this.checkFree('registerParameter(name)', name, 'parameter');
     (this as Record<string, unknown>)[name] = this.param(value);
     return value;
   }
@@ -104,8 +106,30 @@ export abstract class Module {
   registerModule<M extends Module>(name: string, module: M): M {
     checkName('registerModule(name)', name);
     if (!(module instanceof Module)) throw typeError('registerModule(module)', 'a Module', module);
+    this.checkFree('registerModule(name)', name, 'module');
     (this as Record<string, unknown>)[name] = module;
     return module;
+  }
+
+  /**
+   * Throws unless `name` is free for a `kind`: unset, null, or already one of that kind, as
+   * PyTorch raises "attribute already exists". Registering a buffer as `weight` would otherwise
+   * turn a parameter into a buffer in silence (the optimizer no longer training it), and one
+   * named `forward` would hide the method.
+   */
+  private checkFree(where: string, name: string, kind: 'buffer' | 'parameter' | 'module'): void {
+    if (!(name in this)) return;
+    const current = (this as Record<string, unknown>)[name];
+    if (current === undefined || current === null) return;
+    const same =
+      kind === 'module'
+        ? current instanceof Module
+        : current instanceof Tensor &&
+          (kind === 'buffer' ? bufferTensors : parameterTensors).has(current);
+    if (!same) {
+      const held = verbatim(`"${name}", which holds ${holding(current)}`);
+      throw rangeError(where, `a name that is free or holds a ${kind}`, held);
+    }
   }
 
   /** The direct children with their property names, in registration order. */
@@ -292,6 +316,16 @@ export abstract class Module {
     }
     ancestors.delete(this);
   }
+}
+
+/** What a module's property holds, in words, for messages. */
+function holding(value: unknown): string {
+  if (value instanceof Tensor) {
+    if (parameterTensors.has(value)) return 'a parameter';
+    return bufferTensors.has(value) ? 'a buffer' : 'a plain tensor';
+  }
+  if (value instanceof Module) return 'a module';
+  return typeof value === 'function' ? 'a method' : `a ${typeof value}`;
 }
 
 function checkName(where: string, name: unknown): void {

@@ -1,6 +1,12 @@
 import type { Tensor } from '../tensor';
 import { checkInt, typeError } from '../errors';
-import { adaptiveAvgPool2d, avgPool2d, checkOutputSize, maxPool2d } from '../autograd/ops-pool';
+import {
+  adaptiveAvgPool2d,
+  avgPool2d,
+  checkOutputSize,
+  checkPoolOptions,
+  maxPool2d,
+} from '../autograd/ops-pool';
 import { pair } from '../autograd/ops-conv';
 import type { Size2 } from '../autograd/ops-conv';
 import { flatten } from '../autograd/ops-shape';
@@ -24,8 +30,10 @@ export class MaxPool2d extends Module {
   readonly stride: [number, number];
   readonly padding: [number, number];
 
-  constructor(kernelSize: Size2, { stride, padding }: Pool2dOptions = {}) {
+  constructor(kernelSize: Size2, options: Pool2dOptions = {}) {
     super();
+    checkPoolOptions('MaxPool2d', options, false);
+    const { stride, padding } = options;
     this.kernelSize = pair('MaxPool2d(kernelSize)', kernelSize, null, 1);
     this.stride = pair('MaxPool2d(stride)', stride ?? this.kernelSize, 1, 1);
     this.padding = pair('MaxPool2d(padding)', padding, 0, 0);
@@ -36,7 +44,7 @@ export class MaxPool2d extends Module {
   }
 
   protected override extraRepr(): string {
-    return poolRepr(this);
+    return `${poolRepr(this)}, dilation=1, ceil_mode=False`;
   }
 }
 
@@ -53,11 +61,10 @@ export class AvgPool2d extends Module {
   readonly padding: [number, number];
   readonly countIncludePad: boolean;
 
-  constructor(
-    kernelSize: Size2,
-    { stride, padding, countIncludePad = true }: Pool2dOptions & { countIncludePad?: boolean } = {},
-  ) {
+  constructor(kernelSize: Size2, options: Pool2dOptions & { countIncludePad?: boolean } = {}) {
     super();
+    checkPoolOptions('AvgPool2d', options, true);
+    const { stride, padding, countIncludePad = true } = options;
     this.kernelSize = pair('AvgPool2d(kernelSize)', kernelSize, null, 1);
     this.stride = pair('AvgPool2d(stride)', stride ?? this.kernelSize, 1, 1);
     this.padding = pair('AvgPool2d(padding)', padding, 0, 0);
