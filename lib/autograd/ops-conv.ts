@@ -14,7 +14,7 @@ import type { FloatArray } from '../backend/backend';
 import { rangeError, shapeString, typeError, verbatim } from '../errors';
 import { sameShape } from '../tensor/shape';
 import { Tensor } from '../tensor/tensor';
-import { allocLike, backendFor } from './dispatch';
+import { allocLike, allocOutput, backendFor } from './dispatch';
 import { record } from './engine';
 import { reshape } from './ops';
 
@@ -228,7 +228,7 @@ function convolution(
 
   // Step 1: per image and group, [out / groups, taps] x [taps, spots] from the chunk's column
   // matrix (its columns count * spots wide), straight into the image's rows of the output.
-  const y = new Tensor(allocLike(x.data, g.batch * g.outChannels * spots), outShape);
+  const y = new Tensor(allocOutput(x.data, g.batch * g.outChannels * spots), outShape);
   forEachChunk(x.data, g, true, (first, count, col) => {
     const n = count * spots;
     for (let i = 0; i < count; i++) {
@@ -261,7 +261,9 @@ function convolution(
  */
 function weightGradient(gy: FloatArray, x: FloatArray, g: ConvGeometry): FloatArray {
   const { spots, outPerGroup, taps } = productSizes(g);
-  const gw = allocLike(gy, g.outChannels * taps);
+  // The first image's products (beta 0) write every element; with no image it stays zero.
+  const n = g.outChannels * taps;
+  const gw = g.batch > 0 ? allocOutput(gy, n) : allocLike(gy, n);
   const be = backendFor(gy);
   forEachChunk(x, g, true, (first, count, col) => {
     const n = count * spots;
@@ -282,7 +284,7 @@ function weightGradient(gy: FloatArray, x: FloatArray, g: ConvGeometry): FloatAr
 function inputGradient(gy: FloatArray, weight: FloatArray, g: ConvGeometry): FloatArray {
   const { spots, outPerGroup, taps } = productSizes(g);
   const image = g.channels * g.height * g.width;
-  const gx = allocLike(gy, g.batch * image);
+  const gx = allocOutput(gy, g.batch * image); // col2im writes every pixel
   const be = backendFor(gy);
   forEachChunk(gy, g, false, (first, count, gcol) => {
     const n = count * spots;

@@ -8,6 +8,10 @@
 #include <limits>
 #include <vector>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 namespace nodegrad {
 
 namespace {
@@ -52,12 +56,63 @@ void for_each_tap_row(int64_t batch, int64_t channels, const Window& w, int64_t 
   }
 }
 
+// Whether the window is a "same" convolution at stride 1 (output rows as wide as the input's,
+// as 3x3 with padding 1): then a tap's whole plane of the column matrix is the input plane
+// shifted by one offset, so im2col copies it at once rather than row by row (short rows made
+// the calls to memcpy cost more than the copying), then zeroes the rows and columns that read
+// padding.
+bool same_width_stride1(const Window& w) {
+  return w.stride_h == 1 && w.stride_w == 1 && w.out_w() == w.width && w.pad_w < w.width;
+}
+
+// im2col of one tap (offsets dh, dw from the output position to the pixel it reads) of one
+// plane src [height, width] into dst [out_h, width], under same_width_stride1.
+void im2col_shifted_plane(const float* src, const Window& w, int64_t dh, int64_t dw, float* dst) {
+  const int64_t width = w.width, out_h = w.out_h();
+  const int64_t lo = std::min(out_h, std::max<int64_t>(0, -dh));
+  const int64_t hi = std::max(lo, std::min(out_h, w.height - dh));
+  std::fill(dst, dst + lo * width, 0.0f);
+  std::fill(dst + hi * width, dst + out_h * width, 0.0f);
+  if (hi == lo) return;
+  // Entry d of dst reads src[d + dh * width + dw]; the first and last entries whose pixel
+  // would lie outside the plane (a column of padding) are left out of the copy.
+  const int64_t begin = lo * width + std::max<int64_t>(0, -dw);
+  const int64_t end = hi * width - std::max<int64_t>(0, dw);
+  std::memcpy(dst + begin, src + begin + dh * width + dw, (end - begin) * sizeof(float));
+  // The columns that read padding, which the copy filled with the neighbouring row's pixels.
+  const int64_t zero_lo = dw < 0 ? 0 : width - dw, zero_hi = dw < 0 ? -dw : width;
+  for (int64_t oh = lo; oh < hi; oh++) {
+    std::fill(dst + oh * width + zero_lo, dst + oh * width + zero_hi, 0.0f);
+  }
+}
+
+void im2col_same_width(const float* x, int64_t batch, int64_t channels, const Window& w,
+                       float* col) {
+  const int64_t spots = w.out_h() * w.width, plane = w.height * w.width;
+  const int64_t row_length = batch * spots;
+  for (int64_t c = 0; c < channels; c++) {
+    for (int64_t ki = 0; ki < w.kernel_h; ki++) {
+      for (int64_t kj = 0; kj < w.kernel_w; kj++) {
+        float* dst_row = col + ((c * w.kernel_h + ki) * w.kernel_w + kj) * row_length;
+        const int64_t dh = ki * w.dilation_h - w.pad_h, dw = kj * w.dilation_w - w.pad_w;
+        for (int64_t n = 0; n < batch; n++) {
+          im2col_shifted_plane(x + (n * channels + c) * plane, w, dh, dw, dst_row + n * spots);
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void im2col(const float* x, int64_t batch, int64_t channels, const Window& w, float* col) {
   const int64_t out_w = w.out_w();
   const int64_t row_length = batch * w.out_h() * out_w;
   if (row_length == 0 || channels == 0) return;
+  if (same_width_stride1(w)) {
+    im2col_same_width(x, batch, channels, w, col);
+    return;
+  }
   const int64_t sw = w.stride_w;
 
   for (int64_t c = 0; c < channels; c++) {
@@ -112,7 +167,13 @@ void col2im(const float* col, int64_t batch, int64_t channels, const Window& w, 
                            if (in.hi <= in.lo) return;
                            const float* s = src_row + row + in.lo;
                            float* d = x + (dst + in.lo * sw);
-                           for (int64_t t = 0; t < in.hi - in.lo; t++) d[t * sw] += s[t];
+                           const int64_t count = in.hi - in.lo;
+                           if (sw == 1) {
+                             // Contiguous, so the compiler vectorises it.
+                             for (int64_t t = 0; t < count; t++) d[t] += s[t];
+                           } else {
+                             for (int64_t t = 0; t < count; t++) d[t * sw] += s[t];
+                           }
                          });
       }
     }
@@ -141,6 +202,86 @@ double divisor(const Window& w, const Clip& r, bool count_include_pad) {
   return static_cast<double>((r.h1 - r.h0) * (r.w1 - r.w0));
 }
 
+// One pixel of a window against the best so far: it wins when greater, or when NaN (the last
+// NaN winning, as in PyTorch). Selects rather than branches: which pixel wins is a coin toss.
+inline void challenge(float v, int32_t at, float& best, int32_t& where) {
+  const bool take = v > best || v != v;
+  best = take ? v : best;
+  where = take ? at : where;
+}
+
+#ifdef __SSE2__
+// challenge() on four windows at once: v and at their pixels and indices.
+inline void challenge4(__m128 v, __m128i at, __m128& best, __m128i& where) {
+  const __m128 take = _mm_or_ps(_mm_cmpgt_ps(v, best), _mm_cmpunord_ps(v, v));
+  best = _mm_or_ps(_mm_and_ps(take, v), _mm_andnot_ps(take, best));
+  const __m128i t = _mm_castps_si128(take);
+  where = _mm_or_si128(_mm_and_si128(t, at), _mm_andnot_si128(t, where));
+}
+
+// max_pool_2x2's windows of one output row, four at a time with SSE2 (part of baseline x86-64;
+// the compiler vectorised the plain loop, but a row of 7 or 14 windows spent its time in the
+// vector loop's entry checks and its scalar tail). Returns how many windows it did: all of
+// them, or none when the row has fewer than four.
+int64_t max_pool_2x2_row4(const float* top, const float* bottom, int32_t at, int32_t width,
+                          int64_t out_w, float* y, int32_t* argmax) {
+  const __m128i lanes = _mm_setr_epi32(0, 2, 4, 6);
+  const __m128i one = _mm_set1_epi32(1), down = _mm_set1_epi32(width);
+  if (out_w < 4) return 0;
+  for (int64_t next = 0; next < out_w; next += 4) {
+    // The last four windows end the row, overlapping the previous four when out_w is not a
+    // multiple of 4 (they are computed twice, the same): no scalar tail, whose selects the
+    // compiler turned into branches.
+    const int64_t ow = std::min(next, out_w - 4);
+    const __m128 t0 = _mm_loadu_ps(top + 2 * ow), t1 = _mm_loadu_ps(top + 2 * ow + 4);
+    const __m128 b0 = _mm_loadu_ps(bottom + 2 * ow), b1 = _mm_loadu_ps(bottom + 2 * ow + 4);
+    const __m128i first = _mm_add_epi32(_mm_set1_epi32(at + static_cast<int32_t>(2 * ow)), lanes);
+    __m128 best = _mm_shuffle_ps(t0, t1, _MM_SHUFFLE(2, 0, 2, 0));
+    __m128i where = first;
+    challenge4(_mm_shuffle_ps(t0, t1, _MM_SHUFFLE(3, 1, 3, 1)), _mm_add_epi32(first, one), best,
+               where);
+    const __m128i below = _mm_add_epi32(first, down);
+    challenge4(_mm_shuffle_ps(b0, b1, _MM_SHUFFLE(2, 0, 2, 0)), below, best, where);
+    challenge4(_mm_shuffle_ps(b0, b1, _MM_SHUFFLE(3, 1, 3, 1)), _mm_add_epi32(below, one), best,
+               where);
+    _mm_storeu_ps(y + ow, best);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(argmax + ow), where);
+  }
+  return out_w;
+}
+#endif
+
+// The 2x2 pool at stride 2 without padding (every CNN's), each window's four pixels in the
+// general loop's order: the first starts as the best, the others challenge it.
+void max_pool_2x2(const float* x, int64_t planes, const Window& w, float* y, int32_t* argmax) {
+  const int64_t out_h = w.out_h(), out_w = w.out_w(), width = w.width;
+  const int64_t plane = w.height * width;
+  for (int64_t p = 0; p < planes; p++) {
+    for (int64_t oh = 0; oh < out_h; oh++) {
+      const float* top = x + p * plane + 2 * oh * width;
+      const float* bottom = top + width;
+      float* yo = y + (p * out_h + oh) * out_w;
+      int32_t* ao = argmax + (p * out_h + oh) * out_w;
+      const int32_t row = static_cast<int32_t>(2 * oh * width);
+      const int32_t next = static_cast<int32_t>(width);
+      int64_t ow = 0;
+#ifdef __SSE2__
+      ow = max_pool_2x2_row4(top, bottom, row, next, out_w, yo, ao);
+#endif
+      for (; ow < out_w; ow++) {
+        const int32_t at = row + static_cast<int32_t>(2 * ow);
+        float best = top[2 * ow];
+        int32_t where = at;
+        challenge(top[2 * ow + 1], at + 1, best, where);
+        challenge(bottom[2 * ow], at + next, best, where);
+        challenge(bottom[2 * ow + 1], at + next + 1, best, where);
+        yo[ow] = best;
+        ao[ow] = where;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void max_pool2d_forward(const float* x, int64_t planes, const Window& w, float* y,
@@ -149,6 +290,11 @@ void max_pool2d_forward(const float* x, int64_t planes, const Window& w, float* 
   const int64_t plane = w.height * w.width;
   // The row buffers are sized by the width, which only an array of that many pixels bounds.
   if (planes == 0) return;
+  if (w.kernel_h == 2 && w.kernel_w == 2 && w.stride_h == 2 && w.stride_w == 2 && w.pad_h == 0 &&
+      w.pad_w == 0) {
+    max_pool_2x2(x, planes, w, y, argmax);
+    return;
+  }
   std::vector<float> best(out_w);
   std::vector<int32_t> where(out_w);
   for (int64_t p = 0; p < planes; p++) {
