@@ -111,17 +111,38 @@ function kernelCases(): Record<keyof ConvKernels, KernelCase[]> {
         return { y, argmax };
       };
     }),
-    maxPool2dBackward: pool(1e-6, (g) => {
-      const x = uniform(poolSizes(g).image);
-      const argmax = new Int32Array(poolSizes(g).out);
-      ref.maxPool2dForward(x, g[0], ...geometry(g), new Float32Array(argmax.length), argmax);
-      const gy = uniform(argmax.length);
-      return (b) => {
-        const gx = new Float32Array(poolSizes(g).image).fill(7);
-        b.maxPool2dBackward(gy, argmax, g[0], ...geometry(g), gx);
-        return { gx };
-      };
-    }),
+    maxPool2dBackward: [
+      ...pool(1e-6, (g) => {
+        const x = uniform(poolSizes(g).image);
+        const argmax = new Int32Array(poolSizes(g).out);
+        ref.maxPool2dForward(x, g[0], ...geometry(g), new Float32Array(argmax.length), argmax);
+        const gy = uniform(argmax.length);
+        gy[0] = -0; // the sum into zeros makes it +0
+        return (b) => {
+          const gx = new Float32Array(poolSizes(g).image).fill(7);
+          b.maxPool2dBackward(gy, argmax, g[0], ...geometry(g), gx);
+          return { gx };
+        };
+      }),
+      // Indices anywhere in the plane, not only in their window: native's 2x2 path falls back
+      // to summing, plane by plane (the first plane keeps the forward pass's indices).
+      ...pool(1e-6, (g) => {
+        const x = uniform(poolSizes(g).image);
+        const argmax = new Int32Array(poolSizes(g).out);
+        ref.maxPool2dForward(x, g[0], ...geometry(g), new Float32Array(argmax.length), argmax);
+        const plane = g[1] * g[2];
+        const perPlane = argmax.length / g[0];
+        for (let i = perPlane; i < argmax.length; i++) {
+          argmax[i] = Math.floor(generator.float() * plane);
+        }
+        const gy = uniform(argmax.length);
+        return (b) => {
+          const gx = new Float32Array(poolSizes(g).image).fill(7);
+          b.maxPool2dBackward(gy, argmax, g[0], ...geometry(g), gx);
+          return { gx };
+        };
+      }).map((c) => ({ ...c, label: `${c.label}, indices anywhere` })),
+    ],
     avgPool2dForward: pool(0, (g) => {
       const x = uniform(poolSizes(g).image);
       return (b) => {

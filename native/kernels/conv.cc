@@ -202,6 +202,12 @@ double divisor(const Window& w, const Clip& r, bool count_include_pad) {
   return static_cast<double>((r.h1 - r.h0) * (r.w1 - r.w0));
 }
 
+// The pool of (nearly) every CNN, which has its own paths.
+bool is_2x2_stride2(const Window& w) {
+  return w.kernel_h == 2 && w.kernel_w == 2 && w.stride_h == 2 && w.stride_w == 2 && w.pad_h == 0 &&
+         w.pad_w == 0;
+}
+
 // One pixel of a window against the best so far: it wins when greater, or when NaN (the last
 // NaN winning, as in PyTorch). Selects rather than branches: which pixel wins is a coin toss.
 inline void challenge(float v, int32_t at, float& best, int32_t& where) {
@@ -290,8 +296,7 @@ void max_pool2d_forward(const float* x, int64_t planes, const Window& w, float* 
   const int64_t plane = w.height * w.width;
   // The row buffers are sized by the width, which only an array of that many pixels bounds.
   if (planes == 0) return;
-  if (w.kernel_h == 2 && w.kernel_w == 2 && w.stride_h == 2 && w.stride_w == 2 && w.pad_h == 0 &&
-      w.pad_w == 0) {
+  if (is_2x2_stride2(w)) {
     max_pool_2x2(x, planes, w, y, argmax);
     return;
   }
@@ -334,14 +339,106 @@ void max_pool2d_forward(const float* x, int64_t planes, const Window& w, float* 
   }
 }
 
+namespace {
+
+// g when keep, else +0: a mask on the bits, as the compiler made a mispredicted branch of a
+// select (which pixel of a window got the gradient is a coin toss).
+inline float only_if(bool keep, float g) {
+  uint32_t bits;
+  std::memcpy(&bits, &g, sizeof bits);
+  bits &= 0u - static_cast<uint32_t>(keep);
+  std::memcpy(&g, &bits, sizeof bits);
+  return g;
+}
+
+#ifdef __SSE2__
+// max_pool_2x2_backward_plane's windows of one output row, four at a time, the last four ending
+// the row (as in max_pool_2x2_row4); `outside` gathers the lanes whose index left its window.
+// Returns how many windows it did: all, or none when the row has fewer than four.
+int64_t max_pool_2x2_backward_row4(const float* gy, const int32_t* argmax, int32_t at,
+                                   int32_t width, int64_t out_w, float* top, float* bottom,
+                                   __m128i& outside) {
+  if (out_w < 4) return 0;
+  const __m128i lanes = _mm_setr_epi32(0, 2, 4, 6), one = _mm_set1_epi32(1);
+  const __m128i down = _mm_set1_epi32(width), down1 = _mm_set1_epi32(width + 1);
+  for (int64_t next = 0; next < out_w; next += 4) {
+    const int64_t ow = std::min(next, out_w - 4);
+    const __m128i first = _mm_add_epi32(_mm_set1_epi32(at + static_cast<int32_t>(2 * ow)), lanes);
+    const __m128i d =
+        _mm_sub_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(argmax + ow)), first);
+    const __m128i m0 = _mm_cmpeq_epi32(d, _mm_setzero_si128()), m1 = _mm_cmpeq_epi32(d, one);
+    const __m128i m2 = _mm_cmpeq_epi32(d, down), m3 = _mm_cmpeq_epi32(d, down1);
+    const __m128i any = _mm_or_si128(_mm_or_si128(m0, m1), _mm_or_si128(m2, m3));
+    outside = _mm_or_si128(outside, _mm_cmpeq_epi32(any, _mm_setzero_si128()));
+    const __m128i g = _mm_castps_si128(_mm_add_ps(_mm_loadu_ps(gy + ow), _mm_setzero_ps()));
+    const __m128i t0 = _mm_and_si128(m0, g), t1 = _mm_and_si128(m1, g);
+    const __m128i b0 = _mm_and_si128(m2, g), b1 = _mm_and_si128(m3, g);
+    auto store = [](float* to, __m128i v) { _mm_storeu_si128(reinterpret_cast<__m128i*>(to), v); };
+    store(top + 2 * ow, _mm_unpacklo_epi32(t0, t1));
+    store(top + 2 * ow + 4, _mm_unpackhi_epi32(t0, t1));
+    store(bottom + 2 * ow, _mm_unpacklo_epi32(b0, b1));
+    store(bottom + 2 * ow + 4, _mm_unpackhi_epi32(b0, b1));
+  }
+  return out_w;
+}
+#endif
+
+// One plane of the 2x2 stride-2 pool's gradient, each window's four pixels written at once (its
+// gradient at the index, zeros elsewhere) instead of zeroing the plane and scattering into it,
+// which needs every index inside its own window (as the forward pass's are: the windows do not
+// overlap, so each pixel gets at most one gradient). Returns false, the plane half written,
+// when one is not. g + 0 as in the general path, which turns a gradient of -0 into +0.
+bool max_pool_2x2_backward_plane(const float* gy, const int32_t* argmax, const Window& w,
+                                 float* gx) {
+  const int64_t out_h = w.out_h(), out_w = w.out_w(), width = w.width;
+  bool inside = true;
+#ifdef __SSE2__
+  __m128i outside = _mm_setzero_si128();
+#endif
+  for (int64_t oh = 0; oh < out_h; oh++) {
+    float* top = gx + 2 * oh * width;
+    float* bottom = top + width;
+    const int32_t* a = argmax + oh * out_w;
+    const float* g = gy + oh * out_w;
+    int64_t ow = 0;
+#ifdef __SSE2__
+    ow = max_pool_2x2_backward_row4(g, a, static_cast<int32_t>(2 * oh * width),
+                                    static_cast<int32_t>(width), out_w, top, bottom, outside);
+#endif
+    for (; ow < out_w; ow++) {
+      const int64_t d = a[ow] - (2 * oh * width + 2 * ow);
+      // d in {0, 1, width, width + 1}, without the branches || would make.
+      inside &= (static_cast<uint64_t>(d) <= 1) | (static_cast<uint64_t>(d - width) <= 1);
+      const float v = g[ow] + 0.0f;
+      top[2 * ow] = only_if(d == 0, v);
+      top[2 * ow + 1] = only_if(d == 1, v);
+      bottom[2 * ow] = only_if(d == width, v);
+      bottom[2 * ow + 1] = only_if(d == width + 1, v);
+    }
+    // An odd width leaves the last column out of every window.
+    for (int64_t iw = 2 * out_w; iw < width; iw++) top[iw] = bottom[iw] = 0.0f;
+  }
+  // And an odd height the last row.
+  std::fill(gx + 2 * out_h * width, gx + w.height * width, 0.0f);
+#ifdef __SSE2__
+  inside &= _mm_movemask_epi8(outside) == 0;
+#endif
+  return inside;
+}
+
+}  // namespace
+
 void max_pool2d_backward(const float* gy, const int32_t* argmax, int64_t planes, const Window& w,
                          float* gx) {
   const int64_t plane = w.height * w.width;
   const int64_t spots = w.out_h() * w.out_w();
-  std::fill(gx, gx + planes * plane, 0.0f);
+  const bool two_by_two = is_2x2_stride2(w);
   for (int64_t p = 0; p < planes; p++) {
     float* dst = gx + p * plane;
-    for (int64_t o = 0; o < spots; o++) dst[argmax[p * spots + o]] += gy[p * spots + o];
+    const int32_t* at = argmax + p * spots;
+    if (two_by_two && max_pool_2x2_backward_plane(gy + p * spots, at, w, dst)) continue;
+    std::fill(dst, dst + plane, 0.0f);
+    for (int64_t o = 0; o < spots; o++) dst[at[o]] += gy[p * spots + o];
   }
 }
 
