@@ -100,8 +100,9 @@ function unary(
   const y = new Tensor(allocOutput(x.data, x.numel), x.shape);
   forward(x.data, y.data, x.numel);
 
-  return record(y, name, [x], (g) => {
-    const gx = allocOutput(g, g.length);
+  return record(y, name, [x], (g, writable) => {
+    // Elementwise, so the gradient may overwrite g when the engine gives it up.
+    const gx = writable ? g : allocOutput(g, g.length);
     gradOf(x, y, g, gx);
     return [gx];
   });
