@@ -79,10 +79,11 @@ void im2col_shifted_plane(const float* src, const Window& w, int64_t dh, int64_t
   const int64_t begin = lo * width + std::max<int64_t>(0, -dw);
   const int64_t end = hi * width - std::max<int64_t>(0, dw);
   std::memcpy(dst + begin, src + begin + dh * width + dw, (end - begin) * sizeof(float));
-  // The columns that read padding, which the copy filled with the neighbouring row's pixels.
+  // The columns that read padding, which the copy filled with the neighbouring row's pixels:
+  // column by column (usually one), as a fill per row became a call to memset per row.
   const int64_t zero_lo = dw < 0 ? 0 : width - dw, zero_hi = dw < 0 ? -dw : width;
-  for (int64_t oh = lo; oh < hi; oh++) {
-    std::fill(dst + oh * width + zero_lo, dst + oh * width + zero_hi, 0.0f);
+  for (int64_t column = zero_lo; column < zero_hi; column++) {
+    for (int64_t oh = lo; oh < hi; oh++) dst[oh * width + column] = 0.0f;
   }
 }
 
