@@ -23,6 +23,12 @@ const CONV_GEOMETRIES = [
   [1, 1, 4, 4, 4, 4, 0, 0, 1, 1, 1, 1],
   [2, 3, 6, 6, 2, 2, 3, 3, 1, 1, 1, 1],
   [1, 2, 9, 9, 3, 3, 0, 0, 4, 4, 4, 4],
+  // Output rows as wide as the input's at stride 1 (native's whole-plane im2col): dilated,
+  // 5x5, and fewer output rows than input rows.
+  [2, 2, 6, 8, 3, 3, 2, 2, 1, 1, 2, 2],
+  [1, 2, 5, 5, 5, 5, 2, 2, 1, 1, 1, 1],
+  [1, 2, 7, 6, 3, 3, 0, 1, 1, 1, 1, 1],
+  [2, 3, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1],
 ];
 
 /** [planes, height, width, kernelH, kernelW, padH, padW, strideH, strideW] */
@@ -32,6 +38,10 @@ const POOL_GEOMETRIES = [
   [3, 13, 8, 3, 2, 1, 0, 1, 3],
   [2, 5, 17, 5, 4, 2, 2, 3, 1],
   [4, 3, 3, 3, 3, 1, 1, 1, 1],
+  // 2x2 at stride 2 (native's four-windows-at-once pool): rows of 7, 11 and 3 windows.
+  [3, 6, 14, 2, 2, 0, 0, 2, 2],
+  [2, 5, 23, 2, 2, 0, 0, 2, 2],
+  [2, 4, 6, 2, 2, 0, 0, 2, 2],
 ];
 
 const outSize = (size: number, k: number, p: number, s: number, d: number) =>
@@ -101,17 +111,38 @@ function kernelCases(): Record<keyof ConvKernels, KernelCase[]> {
         return { y, argmax };
       };
     }),
-    maxPool2dBackward: pool(1e-6, (g) => {
-      const x = uniform(poolSizes(g).image);
-      const argmax = new Int32Array(poolSizes(g).out);
-      ref.maxPool2dForward(x, g[0], ...geometry(g), new Float32Array(argmax.length), argmax);
-      const gy = uniform(argmax.length);
-      return (b) => {
-        const gx = new Float32Array(poolSizes(g).image).fill(7);
-        b.maxPool2dBackward(gy, argmax, g[0], ...geometry(g), gx);
-        return { gx };
-      };
-    }),
+    maxPool2dBackward: [
+      ...pool(1e-6, (g) => {
+        const x = uniform(poolSizes(g).image);
+        const argmax = new Int32Array(poolSizes(g).out);
+        ref.maxPool2dForward(x, g[0], ...geometry(g), new Float32Array(argmax.length), argmax);
+        const gy = uniform(argmax.length);
+        gy[0] = -0; // the sum into zeros makes it +0
+        return (b) => {
+          const gx = new Float32Array(poolSizes(g).image).fill(7);
+          b.maxPool2dBackward(gy, argmax, g[0], ...geometry(g), gx);
+          return { gx };
+        };
+      }),
+      // Indices anywhere in the plane, not only in their window: native's 2x2 path falls back
+      // to summing, plane by plane (the first plane keeps the forward pass's indices).
+      ...pool(1e-6, (g) => {
+        const x = uniform(poolSizes(g).image);
+        const argmax = new Int32Array(poolSizes(g).out);
+        ref.maxPool2dForward(x, g[0], ...geometry(g), new Float32Array(argmax.length), argmax);
+        const plane = g[1] * g[2];
+        const perPlane = argmax.length / g[0];
+        for (let i = perPlane; i < argmax.length; i++) {
+          argmax[i] = Math.floor(generator.float() * plane);
+        }
+        const gy = uniform(argmax.length);
+        return (b) => {
+          const gx = new Float32Array(poolSizes(g).image).fill(7);
+          b.maxPool2dBackward(gy, argmax, g[0], ...geometry(g), gx);
+          return { gx };
+        };
+      }).map((c) => ({ ...c, label: `${c.label}, indices anywhere` })),
+    ],
     avgPool2dForward: pool(0, (g) => {
       const x = uniform(poolSizes(g).image);
       return (b) => {

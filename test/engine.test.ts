@@ -38,6 +38,31 @@ describe('backward bookkeeping', () => {
   });
 });
 
+describe('elementwise gradients written over the incoming one', () => {
+  it('only into an array the engine owns: not one add hands to two inputs, nor the seed', () => {
+    const x = tensor([-1, 0.5, 2], { requiresGrad: true });
+    // add gives one array to both branches: tanh's gradient must not overwrite what sigmoid
+    // still reads.
+    const a = x.tanh();
+    const b = x.sigmoid();
+    const seed = tensor([1, 2, 3]);
+    a.add(b).backward(seed);
+    expect(Array.from(seed.data)).toEqual([1, 2, 3]);
+    const expected = [-1, 0.5, 2].map((v, i) => {
+      const s = 1 / (1 + Math.exp(-v));
+      return (i + 1) * (1 - Math.tanh(v) ** 2 + s * (1 - s));
+    });
+    x.grad!.data.forEach((g, i) => expect(g).toBeCloseTo(expected[i], 5));
+  });
+
+  it('through a chain of them, each overwriting the one before', () => {
+    const x = tensor([-1, 0.5, 2], { requiresGrad: true });
+    x.relu().neg().exp().sum().backward();
+    const expected = [-1, 0.5, 2].map((v) => (v > 0 ? -Math.exp(-v) : 0));
+    x.grad!.data.forEach((g, i) => expect(g).toBeCloseTo(expected[i], 6));
+  });
+});
+
 /**
  * A graph whose gradients pass through add (the same array to two inputs), reshape, a product,
  * GELU and a reused tensor, on [64, 128] tensors: large enough that the engine gives the

@@ -5,7 +5,7 @@
  */
 import { checkOptions, rangeError, shapeString, typeError } from '../errors';
 import { Tensor } from '../tensor/tensor';
-import { allocLike, backendFor } from './dispatch';
+import { allocOutput, backendFor } from './dispatch';
 import { record } from './engine';
 import { mean, reshape } from './ops';
 import { pair } from './ops-conv';
@@ -94,12 +94,12 @@ function poolSetup(fn: string, x: Tensor, kernelSize: Size2, options: MaxPool2dO
  */
 export function maxPool2d(x: Tensor, kernelSize: Size2, options: MaxPool2dOptions = {}): Tensor {
   const { planes, args, outShape, outSize } = poolSetup('maxPool2d', x, kernelSize, options);
-  const y = new Tensor(allocLike(x.data, outSize), outShape);
+  const y = new Tensor(allocOutput(x.data, outSize), outShape);
   const argmax = new Int32Array(outSize);
   backendFor(x.data).maxPool2dForward(x.data, planes, ...args, y.data, argmax);
 
   return record(y, 'maxPool2d', [x], (g) => {
-    const gx = allocLike(g, x.numel);
+    const gx = allocOutput(g, x.numel);
     backendFor(g).maxPool2dBackward(g, argmax, planes, ...args, gx);
     return [gx];
   });
@@ -118,11 +118,11 @@ export function avgPool2d(x: Tensor, kernelSize: Size2, options: AvgPool2dOption
   if (typeof countIncludePad !== 'boolean') {
     throw typeError('avgPool2d(countIncludePad)', 'a boolean', countIncludePad);
   }
-  const y = new Tensor(allocLike(x.data, outSize), outShape);
+  const y = new Tensor(allocOutput(x.data, outSize), outShape);
   backendFor(x.data).avgPool2dForward(x.data, planes, ...args, countIncludePad, y.data);
 
   return record(y, 'avgPool2d', [x], (g) => {
-    const gx = allocLike(g, x.numel);
+    const gx = allocOutput(g, x.numel);
     backendFor(g).avgPool2dBackward(g, planes, ...args, countIncludePad, gx);
     return [gx];
   });

@@ -96,11 +96,13 @@ function unary(
   gradOf: (x: Tensor, y: Tensor, g: FloatArray, gx: FloatArray) => void,
 ): Tensor {
   const x = checkTensor(name, xIn);
-  const y = empty(x, x.shape);
+  // Both kernels write every element: no zeroing (allocOutput).
+  const y = new Tensor(allocOutput(x.data, x.numel), x.shape);
   forward(x.data, y.data, x.numel);
 
-  return record(y, name, [x], (g) => {
-    const gx = allocLike(g, g.length);
+  return record(y, name, [x], (g, writable) => {
+    // Elementwise, so the gradient may overwrite g when the engine gives it up.
+    const gx = writable ? g : allocOutput(g, g.length);
     gradOf(x, y, g, gx);
     return [gx];
   });
