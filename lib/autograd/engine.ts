@@ -2,7 +2,7 @@ import type { FloatArray } from '../backend/backend';
 import { shapeString, typeError } from '../errors';
 import { sameShape } from '../tensor/shape';
 import type { Tensor } from '../tensor/tensor';
-import { allocLike, backendFor, recyclable, recycle } from './dispatch';
+import { allocLike, allocOutput, backendFor, recyclable, recycle } from './dispatch';
 import { isGradEnabled } from './grad-mode';
 
 /**
@@ -16,20 +16,52 @@ export interface GradNode {
   readonly name: string;
   readonly inputs: readonly Tensor[];
   backward(gradOutput: FloatArray): (FloatArray | null)[];
+  /**
+   * Arrays the op keeps for its backward and owns alone (no tensor refers to them), or null:
+   * given back with the output's data when the output is scratch (see {@link scratch}).
+   */
+  readonly saved: readonly FloatArray[] | null;
 }
 
-/** Attaches the graph node to out when any input needs a gradient; returns out. */
+/**
+ * Attaches the graph node to out when any input needs a gradient; returns out. saved lists
+ * arrays of the op's own that its backward reads (see {@link GradNode.saved}).
+ */
 export function record(
   out: Tensor,
   name: string,
   inputs: readonly Tensor[],
   backward: GradNode['backward'],
+  saved: readonly FloatArray[] | null = null,
 ): Tensor {
   if (!isGradEnabled() || !anyRequiresGrad(inputs)) return out;
   out.requiresGrad = true;
-  out.gradFn = { name, inputs, backward };
+  out.gradFn = { name, inputs, backward, saved };
   return out;
 }
+
+/**
+ * Marks t, an intermediate result that library code computed and lets nothing else keep
+ * (neither t nor a view of its data reaches the caller), as scratch: the backward pass through
+ * it gives its data, and the arrays its op saved, to allocOutput for the next forward pass,
+ * and a later pass through the same graph throws instead of reading them (PyTorch frees a
+ * graph's saved tensors the same way unless told retain_graph). A GPT step made ~40 MB of
+ * such intermediates, and the garbage collections their fresh arrays caused took ~12% of its
+ * CPU time (bench/NOTES.md, W6). A tensor without a graph node (computed under noGrad, or from
+ * inputs that need no gradient) is left as it is: nothing will read it backwards.
+ *
+ * @example
+ * const hidden = scratch(this.linear1.forward(x)); // only gelu below reads it
+ * return this.linear2.forward(scratch(gelu(hidden)));
+ */
+export function scratch(t: Tensor): Tensor {
+  if (t.gradFn !== null && t._scratch === 0) t._scratch = SCRATCH;
+  return t;
+}
+
+/** Tensor._scratch: marked by scratch(); its memory given back by a backward pass. */
+const SCRATCH = 1;
+const RELEASED = 2;
 
 function anyRequiresGrad(inputs: readonly Tensor[]): boolean {
   for (let i = 0; i < inputs.length; i++) if (inputs[i].requiresGrad) return true;
@@ -58,6 +90,7 @@ const stackNext: number[] = [];
  */
 function assignSlots(root: Tensor): number {
   pass++;
+  if (root._scratch === RELEASED) throw releasedError();
   root._pass = pass;
   let count = 0;
   let deepest = 1;
@@ -72,6 +105,10 @@ function assignSlots(root: Tensor): number {
       stackNext[depth - 1] = next + 1;
       const input = inputs[next];
       if (input.requiresGrad && input._pass !== pass) {
+        if (input._scratch === RELEASED) {
+          stackTensor.fill(null, 0, deepest);
+          throw releasedError();
+        }
         input._pass = pass;
         stackTensor[depth] = input;
         stackNext[depth] = 0;
@@ -102,6 +139,37 @@ function assignSlots(root: Tensor): number {
 
 const NO_INPUTS: readonly Tensor[] = [];
 
+function releasedError(): RangeError {
+  return new RangeError(
+    'backward(): expected a graph no backward pass has run through yet, received one whose ' +
+      'intermediate results an earlier backward() gave back; pass { retainGraph: true } to ' +
+      'the first backward() to run through the graph again, or run the forward pass again',
+  );
+}
+
+/**
+ * After a backward pass that retains no graph: gives the memory of the scratch tensors it ran
+ * through (and of their ops' saved arrays) to allocOutput, each array once.
+ */
+function releaseScratch(count: number): void {
+  let given: Set<FloatArray> | null = null;
+  for (let i = 0; i < count; i++) {
+    const t = slotTensor[i]!;
+    if (t._scratch !== SCRATCH || t.gradFn === null) continue;
+    t._scratch = RELEASED;
+    given ??= new Set();
+    giveBack(t.data, given);
+    const saved = t.gradFn.saved;
+    if (saved !== null) for (let j = 0; j < saved.length; j++) giveBack(saved[j], given);
+  }
+}
+
+function giveBack(array: FloatArray, given: Set<FloatArray>): void {
+  if (!recyclable(array) || given.has(array)) return;
+  given.add(array);
+  recycle(array);
+}
+
 /** Adds grad into the pending gradient of the tensor in slot; gradients of reuse add up. */
 function accumulate(slot: number, grad: FloatArray, owned: boolean): void {
   const existing = slotGrad[slot];
@@ -110,7 +178,7 @@ function accumulate(slot: number, grad: FloatArray, owned: boolean): void {
     slotOwned[slot] = owned;
     return;
   }
-  const sum = slotOwned[slot] ? existing : allocLike(grad, grad.length);
+  const sum = slotOwned[slot] ? existing : allocOutput(grad, grad.length);
   addInto(existing, grad, sum);
   slotGrad[slot] = sum;
   slotOwned[slot] = true;
@@ -211,17 +279,33 @@ function passedOn(grads: readonly (FloatArray | null)[], g: FloatArray): boolean
   return false;
 }
 
+/** What backward() takes besides the gradient, with PyTorch's meaning. */
+export interface BackwardOptions {
+  /**
+   * Keep the graph for another backward pass (PyTorch's retain_graph); by default the pass
+   * gives back the memory of the library's own intermediates (see {@link scratch}).
+   */
+  retainGraph?: boolean;
+}
+
 /**
  * Reverse-mode differentiation from root: walks the graph from the output back to the
  * leaves, passing each op's output gradient through its backward (the chain rule) and
  * adding the result into the .grad of every leaf that requires one.
  */
-export function backward(root: Tensor, gradient?: Tensor): void {
+export function backward(
+  root: Tensor,
+  gradient?: Tensor,
+  { retainGraph = false }: BackwardOptions = {},
+): void {
   if (!root.requiresGrad) {
     throw new RangeError(
       'backward(): expected a tensor that requires grad, received one that does not ' +
         '(was it computed inside noGrad(), or from tensors without requiresGrad?)',
     );
+  }
+  if (typeof retainGraph !== 'boolean') {
+    throw typeError('backward(options.retainGraph)', 'a boolean', retainGraph);
   }
   const seed = seedGradient(root, gradient);
   const count = assignSlots(root);
@@ -231,6 +315,8 @@ export function backward(root: Tensor, gradient?: Tensor): void {
     for (let slot = 0; slot < count; slot++) {
       if (slotGrad[slot] !== null) propagate(slot);
     }
+    // Only after every backward has run: an op's backward reads its inputs' data.
+    if (!retainGraph) releaseScratch(count);
   } finally {
     // Let the graph and its gradients go; a backward that threw leaves nothing behind.
     slotTensor.fill(null, 0, count);

@@ -8,7 +8,7 @@
 import type { Backend, FloatArray } from '../backend/backend';
 import { rangeError, shapeString, typeError, verbatim } from '../errors';
 import { Tensor } from '../tensor/tensor';
-import { allocLike, allocOutput, backendFor, recycle } from './dispatch';
+import { allocLike, allocOutput, allocZeroed, backendFor, recycle } from './dispatch';
 import { record } from './engine';
 
 /** The masks of an attention call, with PyTorch's meaning. */
@@ -191,11 +191,14 @@ export function attentionHeads(
   const backend = backendFor(q.tensor.data);
 
   const probs = allocOutput(q.tensor.data, n * numHeads * t * s);
-  const out = new Tensor(allocLike(q.tensor.data, n * t * embedDim), [n, t, embedDim]);
+  // Every element is written by step 3's products (beta 0), or by the zero fill for no keys.
+  const out = new Tensor(allocOutput(q.tensor.data, n * t * embedDim), [n, t, embedDim]);
   attentionForward(backend, layout, bias, probs, out.data);
 
   const inputs = [...new Set([q.tensor, k.tensor, v.tensor])];
-  return record(out, 'attention', inputs, (g) => attentionBackward(layout, probs, g, inputs));
+  const backward = (g: FloatArray) => attentionBackward(layout, probs, g, inputs);
+  // probs is the op's own: given back with out when out is scratch.
+  return record(out, 'attention', inputs, backward, [probs]);
 }
 
 /** Scores, mask, softmax (empty rows zeroed), then the weighted sum of the values. */
@@ -210,7 +213,11 @@ function attentionForward(
   const scale = 1 / Math.sqrt(d);
   const [wq, wk, wv] = [Layout.width(q), Layout.width(k), Layout.width(v)];
   const [qd, kd, vd] = [q.tensor.data, k.tensor.data, v.tensor.data];
-  if (t === 0 || s === 0 || n === 0) return;
+  if (t === 0 || n === 0) return;
+  if (s === 0) {
+    out.fill(0); // no keys: every query attends to nothing
+    return;
+  }
 
   // Step 1: scores = Q_h K_hᵀ / √D for every batch entry and head, into probs.
   for (let b = 0; b < n; b++) {
@@ -288,7 +295,7 @@ function attentionBackward(
   const be = backendFor(g);
   const scale = 1 / Math.sqrt(d);
   const [wq, wk, wv] = [Layout.width(q), Layout.width(k), Layout.width(v)];
-  const grads = new Map(inputs.map((x) => [x, x.requiresGrad ? allocLike(g, x.numel) : null]));
+  const grads = new Map(inputs.map((x) => [x, x.requiresGrad ? allocZeroed(g, x.numel) : null]));
   if (t === 0 || s === 0 || n === 0) return inputs.map((x) => grads.get(x)!);
   const gq = grads.get(q.tensor)!;
   const gk = grads.get(k.tensor)!;
