@@ -86,6 +86,41 @@ describe('arrays the backward pass gives back for reuse', () => {
   }
 });
 
+describe('gradients handed to several inputs at once', () => {
+  /**
+   * Three residual sums: each add hands its gradient to both operands, one of which passes it
+   * on through reshape views (the same array) before a product reads it.
+   */
+  function residual(dtype: 'float32' | 'float64'): Tensor[] {
+    manualSeed(6);
+    const x = randn([64, 128], { dtype }).requiresGrad_();
+    const w = randn([128, 128], { dtype }).mul(0.1).detach().requiresGrad_();
+    let h = x;
+    for (let i = 0; i < 3; i++) {
+      const f = F.gelu(h.matmul(w));
+      h = h.add(f.reshape([128, 64]).reshape([64, 128]));
+    }
+    h.mul(h).sum().backward();
+    return [x.grad!, w.grad!];
+  }
+
+  for (const backend of engineBackends) {
+    it(`are given back after their last reader, not before, ${backend}`, () => {
+      setBackend(backend);
+      const wide = residual('float64');
+      residual('float32'); // what it gives back, the next pass reuses
+      const ours = residual('float32');
+      ours.forEach((grad, k) => {
+        let largest = 0;
+        for (const v of wide[k].data) largest = Math.max(largest, Math.abs(v));
+        grad.data.forEach((v, i) => {
+          expect(Math.abs(v - wide[k].data[i])).toBeLessThanOrEqual(1e-4 * largest);
+        });
+      });
+    });
+  }
+});
+
 describe('scratch intermediates', () => {
   /** loss = sum((2x)^2) through a scratch 2x, on [64, 128]: large enough to be given back. */
   function squared(x: Tensor): { h: Tensor; loss: Tensor } {

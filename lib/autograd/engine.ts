@@ -170,6 +170,30 @@ function giveBack(array: FloatArray, given: Set<FloatArray>): void {
   recycle(array);
 }
 
+/**
+ * Gradient arrays the engine could have written into that went to several inputs at once (add
+ * hands its gradient to both operands), with how many slots have yet to read them: the last
+ * to finish gives the array back. A transformer block's residual sums made four such 1 MB
+ * arrays per GPT step, which were left to the garbage collector before. Emptied after each pass.
+ */
+const readers = new Map<FloatArray, number>();
+
+function addReader(g: FloatArray): void {
+  readers.set(g, (readers.get(g) ?? 0) + 1);
+}
+
+/** One reader of g is done with it; the last gives it back. Untracked arrays are left alone. */
+function doneReading(g: FloatArray): void {
+  const n = readers.get(g);
+  if (n === undefined) return;
+  if (n > 1) {
+    readers.set(g, n - 1);
+  } else {
+    readers.delete(g);
+    recycle(g);
+  }
+}
+
 /** Adds grad into the pending gradient of the tensor in slot; gradients of reuse add up. */
 function accumulate(slot: number, grad: FloatArray, owned: boolean): void {
   const existing = slotGrad[slot];
@@ -178,12 +202,16 @@ function accumulate(slot: number, grad: FloatArray, owned: boolean): void {
     slotOwned[slot] = owned;
     return;
   }
-  const sum = slotOwned[slot] ? existing : allocOutput(grad, grad.length);
+  const existingOwned = slotOwned[slot];
+  const sum = existingOwned ? existing : allocOutput(grad, grad.length);
   addInto(existing, grad, sum);
   slotGrad[slot] = sum;
   slotOwned[slot] = true;
-  // An array the engine owned is read for the last time by the sum.
+  // Both addends are read for the last time by the sum: an array the engine owned is given
+  // back, one it shares is one reader fewer.
+  if (!existingOwned) doneReading(existing);
   if (owned) recycle(grad);
+  else doneReading(grad);
 }
 
 /** out = a + b for arrays of one length. */
@@ -204,9 +232,10 @@ function addIntoLeaf(leaf: Tensor, grad: FloatArray, owned: boolean): void {
     // The leaf's own class builds its gradient; importing Tensor here would be circular.
     const TensorClass = leaf.constructor as new (d: FloatArray, s: readonly number[]) => Tensor;
     leaf.grad = new TensorClass(data, leaf.shape);
-    return;
+  } else {
+    addInto(leaf.grad.data, grad, leaf.grad.data);
   }
-  addInto(leaf.grad.data, grad, leaf.grad.data);
+  if (!owned) doneReading(grad);
 }
 
 function seedGradient(root: Tensor, gradient: Tensor | undefined): FloatArray {
@@ -256,18 +285,38 @@ function propagate(slot: number): void {
   }
   const inputGrads = node.backward(grad);
   const inputs = node.inputs;
+  // A shared gradient read here and handed on as a view of itself can no longer be counted.
+  if (!owned && readers.has(grad) && aliasedBy(inputGrads, grad)) readers.delete(grad);
   for (let i = 0; i < inputs.length; i++) {
     const input = inputs[i];
     const g = inputGrads[i];
     if (!input.requiresGrad || g === null || g === undefined) continue;
     // The engine may write into an array handed to one input only, and made by the backward
     // (or given to it by the engine as writable).
-    const mayWrite = !sharedElsewhere(inputGrads, g, i) && (g !== grad || owned);
-    accumulate(input._slot, g, mayWrite);
+    const writable = g === grad ? owned : g.buffer !== grad.buffer;
+    const shared = sharedElsewhere(inputGrads, g, i);
+    // Each input handed a writable array that others got too, or the shared array this slot
+    // read, is one more reader of it (counted before accumulate may read it).
+    if ((shared && writable && !aliasedBy(inputGrads, g)) || (g === grad && readers.has(g))) {
+      addReader(g);
+    }
+    accumulate(input._slot, g, !shared && (g !== grad || owned));
   }
   // The gradient has been passed on: an array the engine owned is dead unless an input got it
-  // (or a view of it) to keep.
+  // (or a view of it) to keep; one it shares has a reader fewer.
   if (owned && recyclable(grad) && !passedOn(inputGrads, grad)) recycle(grad);
+  else if (!owned) doneReading(grad);
+}
+
+/** True when one of grads is a view of g's memory other than g itself. */
+function aliasedBy(grads: readonly (FloatArray | null)[], g: FloatArray): boolean {
+  for (let i = 0; i < grads.length; i++) {
+    const other = grads[i];
+    if (other !== null && other !== undefined && other !== g && other.buffer === g.buffer) {
+      return true;
+    }
+  }
+  return false;
 }
 
 /** True when one of grads is g or a view of g's memory. */
@@ -321,5 +370,6 @@ export function backward(
     // Let the graph and its gradients go; a backward that threw leaves nothing behind.
     slotTensor.fill(null, 0, count);
     slotGrad.fill(null, 0, count);
+    readers.clear();
   }
 }
