@@ -184,6 +184,7 @@ function addReader(g: FloatArray): void {
 
 /** One reader of g is done with it; the last gives it back. Untracked arrays are left alone. */
 function doneReading(g: FloatArray): void {
+  if (readers.size === 0) return; // a graph of small arrays: nothing is ever counted
   const n = readers.get(g);
   if (n === undefined) return;
   if (n > 1) {
@@ -286,26 +287,41 @@ function propagate(slot: number): void {
   const inputGrads = node.backward(grad);
   const inputs = node.inputs;
   // A shared gradient read here and handed on as a view of itself can no longer be counted.
-  if (!owned && readers.has(grad) && aliasedBy(inputGrads, grad)) readers.delete(grad);
+  if (!owned && readers.size !== 0 && readers.has(grad) && aliasedBy(inputGrads, grad)) {
+    readers.delete(grad);
+  }
   for (let i = 0; i < inputs.length; i++) {
     const input = inputs[i];
     const g = inputGrads[i];
     if (!input.requiresGrad || g === null || g === undefined) continue;
     // The engine may write into an array handed to one input only, and made by the backward
     // (or given to it by the engine as writable).
-    const writable = g === grad ? owned : g.buffer !== grad.buffer;
     const shared = sharedElsewhere(inputGrads, g, i);
-    // Each input handed a writable array that others got too, or the shared array this slot
-    // read, is one more reader of it (counted before accumulate may read it).
-    if ((shared && writable && !aliasedBy(inputGrads, g)) || (g === grad && readers.has(g))) {
-      addReader(g);
-    }
+    // Counted before accumulate may read it. Only arrays recycle() keeps: reading a small
+    // typed array's .buffer moves its data off V8's heap (see dispatch.ts, recyclable()).
+    if (recyclable(g) && isNewReader(g, grad, owned, shared, inputGrads)) addReader(g);
     accumulate(input._slot, g, !shared && (g !== grad || owned));
   }
   // The gradient has been passed on: an array the engine owned is dead unless an input got it
   // (or a view of it) to keep; one it shares has a reader fewer.
   if (owned && recyclable(grad) && !passedOn(inputGrads, grad)) recycle(grad);
   else if (!owned) doneReading(grad);
+}
+
+/**
+ * Whether the input handed g by the op of the slot whose gradient is grad is one more reader
+ * to count: g is the shared array that slot read, or an array the engine could have written
+ * into (made by the backward, or grad when the engine owned it) that other inputs got too.
+ */
+function isNewReader(
+  g: FloatArray,
+  grad: FloatArray,
+  owned: boolean,
+  shared: boolean,
+  grads: readonly (FloatArray | null)[],
+): boolean {
+  if (g === grad) return readers.has(g) || (shared && owned && !aliasedBy(grads, g));
+  return shared && g.buffer !== grad.buffer && !aliasedBy(grads, g);
 }
 
 /** True when one of grads is a view of g's memory other than g itself. */
@@ -342,11 +358,9 @@ export interface BackwardOptions {
  * leaves, passing each op's output gradient through its backward (the chain rule) and
  * adding the result into the .grad of every leaf that requires one.
  */
-export function backward(
-  root: Tensor,
-  gradient?: Tensor,
-  { retainGraph = false }: BackwardOptions = {},
-): void {
+export function backward(root: Tensor, gradient?: Tensor, options?: BackwardOptions): void {
+  // Read without a default object: W1 runs ~450k backward passes a second.
+  const retainGraph = options?.retainGraph ?? false;
   if (!root.requiresGrad) {
     throw new RangeError(
       'backward(): expected a tensor that requires grad, received one that does not ' +
@@ -370,6 +384,6 @@ export function backward(
     // Let the graph and its gradients go; a backward that threw leaves nothing behind.
     slotTensor.fill(null, 0, count);
     slotGrad.fill(null, 0, count);
-    readers.clear();
+    if (readers.size !== 0) readers.clear(); // clear() allocates a new table
   }
 }
