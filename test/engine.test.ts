@@ -2,13 +2,16 @@
  * The backward pass's bookkeeping: it reuses its arrays from one pass to the next, so a pass
  * that throws must leave nothing behind, and passes over graphs that share tensors must not
  * see each other's pending gradients. The gradient arrays it gives back for reuse (large
- * float32 ones) must be ones nothing refers to any more.
+ * float32 ones) must be ones nothing refers to any more, and so must the scratch
+ * intermediates it gives back after the pass (a transformer block's activations).
  */
 
 import { describe, expect, it } from 'vitest';
 
-import { record } from '../lib/autograd/engine';
-import { F, manualSeed, randn, setBackend, Tensor, tensor } from '../lib';
+import { allocOutput } from '../lib/autograd/dispatch';
+import { record, scratch } from '../lib/autograd/engine';
+import { F, manualSeed, noGrad, randn, setBackend, Tensor, tensor } from '../lib';
+import { TransformerEncoderLayer, causalMask } from '../lib/nn';
 import { nativeBackend } from '../lib/backend';
 
 describe('backward bookkeeping', () => {
@@ -104,6 +107,115 @@ describe('arrays the backward pass gives back for reuse', () => {
           expect(Math.abs(a[i] - b[i])).toBeLessThanOrEqual(1e-3 + 1e-4 * Math.abs(b[i]));
         }
       }
+    });
+  }
+});
+
+describe('gradients handed to several inputs at once', () => {
+  /**
+   * Three residual sums: each add hands its gradient to both operands, one of which passes it
+   * on through reshape views (the same array) before a product reads it.
+   */
+  function residual(dtype: 'float32' | 'float64'): Tensor[] {
+    manualSeed(6);
+    const x = randn([64, 128], { dtype }).requiresGrad_();
+    const w = randn([128, 128], { dtype }).mul(0.1).detach().requiresGrad_();
+    let h = x;
+    for (let i = 0; i < 3; i++) {
+      const f = F.gelu(h.matmul(w));
+      h = h.add(f.reshape([128, 64]).reshape([64, 128]));
+    }
+    h.mul(h).sum().backward();
+    return [x.grad!, w.grad!];
+  }
+
+  for (const backend of engineBackends) {
+    it(`are given back after their last reader, not before, ${backend}`, () => {
+      setBackend(backend);
+      const wide = residual('float64');
+      residual('float32'); // what it gives back, the next pass reuses
+      const ours = residual('float32');
+      ours.forEach((grad, k) => {
+        let largest = 0;
+        for (const v of wide[k].data) largest = Math.max(largest, Math.abs(v));
+        grad.data.forEach((v, i) => {
+          expect(Math.abs(v - wide[k].data[i])).toBeLessThanOrEqual(1e-4 * largest);
+        });
+      });
+    });
+  }
+});
+
+describe('scratch intermediates', () => {
+  /** loss = sum((2x)^2) through a scratch 2x, on [64, 128]: large enough to be given back. */
+  function squared(x: Tensor): { h: Tensor; loss: Tensor } {
+    const h = scratch(x.mul(2));
+    return { h, loss: h.mul(h).sum() };
+  }
+
+  it('give their data back after the backward pass, which allocOutput hands out next', () => {
+    const x = randn([64, 128]).requiresGrad_();
+    const { h, loss } = squared(x);
+    loss.backward();
+    // d/dx (2x)^2 = 8x, computed from h before h was given back.
+    x.grad!.data.forEach((g, i) => expect(g).toBeCloseTo(8 * x.data[i], 4));
+    expect(allocOutput(h.data, h.numel)).toBe(h.data);
+  });
+
+  it('make a second backward pass through the graph throw, unless the first retained it', () => {
+    const x = randn([64, 128]).requiresGrad_();
+    const first = squared(x).loss;
+    first.backward();
+    const kept = x.grad!.data.slice();
+    expect(() => first.backward()).toThrow(/retainGraph: true/);
+    // The throw comes before any backward ran: the gradient is as the first pass left it.
+    expect(x.grad!.data).toEqual(kept);
+
+    x.grad = null;
+    const second = squared(x).loss;
+    second.backward(undefined, { retainGraph: true });
+    second.backward();
+    x.grad!.data.forEach((g, i) => expect(g).toBeCloseTo(2 * kept[i], 3));
+    expect(() => second.backward(undefined, { retainGraph: 1 as never })).toThrow(TypeError);
+  });
+
+  it('are left alone without a graph: scratch() under noGrad marks nothing', () => {
+    const x = randn([64, 128]);
+    const h = noGrad(() => scratch(x.requiresGrad_().mul(2)));
+    expect(h.gradFn).toBeNull();
+    expect(h._scratch).toBe(0);
+  });
+
+  for (const backend of engineBackends) {
+    it(`of a transformer block, reused by the next step, give float64's results, ${backend}`, () => {
+      setBackend(backend);
+      const options = { dimFeedforward: 128, activation: 'gelu', batchFirst: true } as const;
+      const blocks = (['float32', 'float64'] as const).map((dtype) => {
+        manualSeed(4);
+        return new TransformerEncoderLayer(64, 4, { ...options, normFirst: true, dtype });
+      });
+      const params = blocks.map((b) => b.parameters());
+      params[1].forEach((p, i) => p.data.set(params[0][i].data));
+      const step = (dtype: 'float32' | 'float64', seed: number) => {
+        manualSeed(seed);
+        const x = randn([4, 32, 64], { dtype }).requiresGrad_();
+        const block = blocks[dtype === 'float32' ? 0 : 1];
+        const mask = causalMask(32, { dtype });
+        const y = block.forward(x, { attnMask: mask });
+        y.mul(y).sum().backward();
+        return [y.data, x.grad!.data, ...block.parameters().map((p) => p.grad!.data)];
+      };
+      step('float32', 1); // its activations are given back, and the next step reuses them
+      blocks[0].zeroGrad();
+      const ours = step('float32', 2);
+      const wide = step('float64', 2);
+      ours.forEach((a, k) => {
+        let largest = 0;
+        for (const v of wide[k]) largest = Math.max(largest, Math.abs(v));
+        for (let i = 0; i < a.length; i++) {
+          expect(Math.abs(a[i] - wide[k][i])).toBeLessThanOrEqual(1e-4 * largest + 1e-6);
+        }
+      });
     });
   }
 });

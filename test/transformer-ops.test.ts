@@ -192,6 +192,12 @@ describe('attention', () => {
       () => [normal([2, 3, 4])],
     ],
     [
+      'key and value at overlapping columns of one tensor, the query at columns inside its own',
+      (q, kv) =>
+        attentionHeads({ tensor: q, col: 2 }, { tensor: kv, col: 0 }, { tensor: kv, col: 3 }, 6, 2),
+      () => [normal([2, 3, 9]), normal([2, 4, 9])],
+    ],
+    [
       'cross-attention with key padding and a fully masked query row',
       (q, kv) =>
         attentionHeads(

@@ -149,8 +149,12 @@ export function allocOutput(like: FloatArray, n: number): FloatArray {
  */
 const spares = new Map<number, Float32Array[]>();
 let spareBytes = 0;
-/** The most memory kept for reuse; past it, arrays are left to the garbage collector. */
-const SPARE_BYTES_KEPT = 64 * 2 ** 20;
+/**
+ * The most memory kept for reuse; past it, arrays are left to the garbage collector. A GPT
+ * step (bench/NOTES.md, W6) gives back ~40 MB of forward activations at the end of its
+ * backward pass, on top of the gradients given back during it.
+ */
+const SPARE_BYTES_KEPT = 128 * 2 ** 20;
 
 /**
  * Whether recycle() would keep an array of this type and length. Asked first because reading a
@@ -177,6 +181,15 @@ export function recycle(array: FloatArray): void {
   }
   list.push(array);
   spareBytes += array.byteLength;
+}
+
+/**
+ * A zeroed array of like's element type, as allocLike, for a kernel that accumulates into it:
+ * a large float32 one may be a reused array that this zeroes.
+ */
+export function allocZeroed(like: FloatArray, n: number): FloatArray {
+  if (n < UNZEROED_FROM || like instanceof Float64Array) return allocLike(like, n);
+  return allocOutput(like, n).fill(0);
 }
 
 /** A new zeroed array of the same element type as like. */

@@ -8,7 +8,7 @@
 import type { Backend, FloatArray } from '../backend/backend';
 import { rangeError, shapeString, typeError, verbatim } from '../errors';
 import { Tensor } from '../tensor/tensor';
-import { allocLike, allocOutput, backendFor, recycle } from './dispatch';
+import { allocLike, allocOutput, allocZeroed, backendFor, recycle } from './dispatch';
 import { record } from './engine';
 
 /** The masks of an attention call, with PyTorch's meaning. */
@@ -191,11 +191,14 @@ export function attentionHeads(
   const backend = backendFor(q.tensor.data);
 
   const probs = allocOutput(q.tensor.data, n * numHeads * t * s);
-  const out = new Tensor(allocLike(q.tensor.data, n * t * embedDim), [n, t, embedDim]);
+  // Every element is written by step 3's products (beta 0), or by the zero fill for no keys.
+  const out = new Tensor(allocOutput(q.tensor.data, n * t * embedDim), [n, t, embedDim]);
   attentionForward(backend, layout, bias, probs, out.data);
 
   const inputs = [...new Set([q.tensor, k.tensor, v.tensor])];
-  return record(out, 'attention', inputs, (g) => attentionBackward(layout, probs, g, inputs));
+  const backward = (g: FloatArray) => attentionBackward(layout, probs, g, inputs);
+  // probs is the op's own: given back with out when out is scratch.
+  return record(out, 'attention', inputs, backward, [probs]);
 }
 
 /** Scores, mask, softmax (empty rows zeroed), then the weighted sum of the values. */
@@ -210,7 +213,11 @@ function attentionForward(
   const scale = 1 / Math.sqrt(d);
   const [wq, wk, wv] = [Layout.width(q), Layout.width(k), Layout.width(v)];
   const [qd, kd, vd] = [q.tensor.data, k.tensor.data, v.tensor.data];
-  if (t === 0 || s === 0 || n === 0) return;
+  if (t === 0 || n === 0) return;
+  if (s === 0) {
+    out.fill(0); // no keys: every query attends to nothing
+    return;
+  }
 
   // Step 1: scores = Q_h K_hᵀ / √D for every batch entry and head, into probs.
   for (let b = 0; b < n; b++) {
@@ -274,9 +281,39 @@ function zeroEmptyRows(
 }
 
 /**
+ * Per role (query, key, value): true when no other role reads columns of its tensor that it
+ * reads. Then one product writes each of its blocks of the gradient (beta 0), rather than
+ * adding into a zeroed array what several roles give one column (beta 1).
+ */
+function alone(roles: readonly ProjectionView[], e: number): boolean[] {
+  return roles.map((r, i) =>
+    roles.every(
+      (o, j) => j === i || o.tensor !== r.tensor || o.col + e <= r.col || r.col + e <= o.col,
+    ),
+  );
+}
+
+/**
+ * An array for the gradient of x: unzeroed when its roles' column blocks, none shared, cover
+ * every column (packed self-attention: [N, L, 3E] as query, key and value), since each block
+ * is then written whole by one product; zeroed otherwise.
+ */
+function gradientArray(
+  x: Tensor,
+  roles: readonly ProjectionView[],
+  single: readonly boolean[],
+  e: number,
+  g: FloatArray,
+): FloatArray {
+  const own = roles.filter((r, i) => r.tensor === x && single[i]).length;
+  const tiled = own === roles.filter((r) => r.tensor === x).length && own * e === x.shape[2];
+  return tiled ? allocOutput(g, x.numel) : allocZeroed(g, x.numel);
+}
+
+/**
  * dP = dO Vᵀ, dV = Pᵀ dO, dS = softmax backward of dP, dQ = dS K / √D, dK = dSᵀ Q / √D, head by
- * head. Gradients accumulate (beta 1 on zeroed arrays), so a tensor that plays several roles
- * (packed self-attention, or one tensor passed as key and value) gets the sum.
+ * head. Where roles share columns of one tensor (one tensor passed as key and value, at the
+ * same columns), their products add up (beta 1 on a zeroed array) to the sum of gradients.
  */
 function attentionBackward(
   l: Layout,
@@ -288,8 +325,15 @@ function attentionBackward(
   const be = backendFor(g);
   const scale = 1 / Math.sqrt(d);
   const [wq, wk, wv] = [Layout.width(q), Layout.width(k), Layout.width(v)];
-  const grads = new Map(inputs.map((x) => [x, x.requiresGrad ? allocLike(g, x.numel) : null]));
-  if (t === 0 || s === 0 || n === 0) return inputs.map((x) => grads.get(x)!);
+  if (t === 0 || s === 0 || n === 0) {
+    return inputs.map((x) => (x.requiresGrad ? allocZeroed(g, x.numel) : null));
+  }
+  const roles = [q, k, v];
+  const single = alone(roles, e);
+  const [bq, bk, bv] = single.map((one) => (one ? 0 : 1));
+  const grads = new Map(
+    inputs.map((x) => [x, x.requiresGrad ? gradientArray(x, roles, single, e, g) : null]),
+  );
   const gq = grads.get(q.tensor)!;
   const gk = grads.get(k.tensor)!;
   const gv = grads.get(v.tensor)!;
@@ -304,7 +348,7 @@ function attentionBackward(
       be.gemm(false, true, t, s, d, 1, go, e, vh, wv, 0, dp.subarray(at), s);
       if (gv !== null) {
         const target = gv.subarray(Layout.offset(v, s, b, hd, d));
-        be.gemm(true, false, s, d, t, 1, probs.subarray(at), s, go, e, 1, target, wv);
+        be.gemm(true, false, s, d, t, 1, probs.subarray(at), s, go, e, bv, target, wv);
       }
     }
   }
@@ -320,11 +364,11 @@ function attentionBackward(
       const kOff = Layout.offset(k, s, b, hd, d);
       if (gq !== null) {
         const kh = k.tensor.data.subarray(kOff);
-        be.gemm(false, false, t, d, s, scale, ds, s, kh, wk, 1, gq.subarray(qOff), wq);
+        be.gemm(false, false, t, d, s, scale, ds, s, kh, wk, bq, gq.subarray(qOff), wq);
       }
       if (gk !== null) {
         const qh = q.tensor.data.subarray(qOff);
-        be.gemm(true, false, s, d, t, scale, ds, s, qh, wq, 1, gk.subarray(kOff), wk);
+        be.gemm(true, false, s, d, t, scale, ds, s, qh, wq, bk, gk.subarray(kOff), wk);
       }
     }
   }

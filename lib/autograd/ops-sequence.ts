@@ -7,7 +7,7 @@
 import type { FloatArray } from '../backend/backend';
 import { Tensor } from '../tensor/tensor';
 import { numel } from '../tensor/shape';
-import { allocLike, backendFor, matmulInto } from './dispatch';
+import { allocLike, allocOutput, backendFor, matmulInto } from './dispatch';
 import { record } from './engine';
 
 /**
@@ -24,7 +24,7 @@ export function embedding(
 ): Tensor {
   const [num, dim] = weight.shape;
   const n = numel(shape);
-  const out = new Tensor(allocLike(weight.data, n * dim), [...shape, dim]);
+  const out = new Tensor(allocOutput(weight.data, n * dim), [...shape, dim]);
   backendFor(weight.data).embeddingForward(weight.data, indices, n, dim, num, out.data);
 
   return record(out, 'embedding', [weight], (g) => {

@@ -1,3 +1,4 @@
+import { scratch } from '../autograd/engine';
 import { attentionHeads } from '../autograd/ops-attention';
 import type { AttentionMasks, ProjectionView } from '../autograd/ops-attention';
 import { checkInt, rangeError, shapeString, typeError, verbatim } from '../errors';
@@ -85,9 +86,10 @@ export class MultiheadAttention extends Module {
     ] as const) {
       this.checkInput(name, x);
     }
+    // The transposes are copies, made here: scratch, as everything else but the result.
     const [q, k, v] = this.batchFirst
       ? [query, key, value]
-      : [query, key, value].map((x) => x.transpose(0, 1));
+      : [query, key, value].map((x) => scratch(x.transpose(0, 1)));
     const e = this.embedDim;
     const projections = this.project(q, k, v);
     const heads = attentionHeads(
@@ -98,8 +100,8 @@ export class MultiheadAttention extends Module {
       this.numHeads,
       masks,
     );
-    const out = this.out_proj.forward(heads);
-    return this.batchFirst ? out : out.transpose(0, 1);
+    const out = this.out_proj.forward(scratch(heads));
+    return this.batchFirst ? out : scratch(out).transpose(0, 1);
   }
 
   /**
@@ -112,7 +114,7 @@ export class MultiheadAttention extends Module {
     const packed = (x: Tensor) => {
       let p = cache.get(x);
       if (p === undefined) {
-        p = linear(x, this.in_proj_weight, this.in_proj_bias);
+        p = scratch(linear(x, this.in_proj_weight, this.in_proj_bias));
         cache.set(x, p);
       }
       return p;

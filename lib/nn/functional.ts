@@ -307,11 +307,12 @@ export function crossEntropy(
   }
 
   const backend = backendFor(input.data);
-  const probs = allocLike(input.data, input.numel);
+  // Both kernels write every element of their output.
+  const probs = allocOutput(input.data, input.numel);
   const summed = backend.crossEntropyForward(input.data, targets, rows, cols, probs);
   const count = reduction === 'mean' ? rows : 1;
   return reducedLoss('crossEntropy', [input], summed, count, (scale) => {
-    const gx = allocLike(input.data, input.numel);
+    const gx = allocOutput(input.data, input.numel);
     backend.crossEntropyBackward(probs, targets, rows, cols, scale, gx);
     return [gx];
   });

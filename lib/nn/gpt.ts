@@ -1,3 +1,4 @@
+import { scratch } from '../autograd/engine';
 import { causalMask } from '../autograd/ops-attention';
 import { noGrad } from '../autograd/grad-mode';
 import { checkFinite, checkInt, rangeError, typeError, verbatim } from '../errors';
@@ -98,21 +99,27 @@ export class GPT extends Module {
     this.head = tieWeights ? null : new Linear(dModel, vocabSize, false, { dtype });
   }
 
-  /** The logits [batch, time, vocabSize] of the next token after each position. */
+  /**
+   * The logits [batch, time, vocabSize] of the next token after each position. Every tensor
+   * made on the way is scratch: the backward pass gives its memory back.
+   */
   forward({ tokens, batch, time }: TokenBatch): Tensor {
     this.checkTokens(tokens, batch, time);
     const positions = Int32Array.from({ length: time }, (_, t) => t);
-    let x = this.tok_emb.forward(tokens, [batch, time]).add(this.pos_emb.forward(positions));
+    const embedded = scratch(this.tok_emb.forward(tokens, [batch, time]));
+    let x = scratch(embedded.add(scratch(this.pos_emb.forward(positions))));
 
     const masks = { attnMask: this.causalMaskOf(time) };
-    for (const block of this.layers) x = (block as TransformerEncoderLayer).forward(x, masks);
-    x = this.norm.forward(x);
+    for (const block of this.layers) {
+      x = scratch((block as TransformerEncoderLayer).forward(x, masks));
+    }
+    x = scratch(this.norm.forward(x));
     return this.head === null ? linear(x, this.tok_emb.weight) : this.head.forward(x);
   }
 
   /** Mean cross-entropy (nats per token) of predicting `targets` [batch * time]. */
   loss(batch: TokenBatch, targets: Int32Array): Tensor {
-    const logits = this.forward(batch);
+    const logits = scratch(this.forward(batch));
     return crossEntropy(logits.reshape([batch.batch * batch.time, this.vocabSize]), targets);
   }
 

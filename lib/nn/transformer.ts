@@ -1,3 +1,4 @@
+import { scratch } from '../autograd/engine';
 import { checkInt, typeError } from '../errors';
 import type { Tensor } from '../tensor';
 import type { DType } from '../tensor';
@@ -82,14 +83,19 @@ export class TransformerEncoderLayer extends Module {
     this.norm2 = new LayerNorm(dModel, { eps: layerNormEps, bias, dtype });
   }
 
-  /** src [N, T, dModel] (or [T, N, dModel]); masks as {@link MultiheadAttention.forward}. */
+  /**
+   * src [N, T, dModel] (or [T, N, dModel]); masks as {@link MultiheadAttention.forward}. Every
+   * tensor made here but the result is scratch: the backward pass gives its memory back.
+   */
   forward(src: Tensor, masks: AttentionMasks = {}): Tensor {
     if (this.normFirst) {
-      const x = src.add(this.selfAttention(this.norm1.forward(src), masks));
-      return x.add(this.feedForward(this.norm2.forward(x)));
+      const normed = scratch(this.norm1.forward(src));
+      const x = scratch(src.add(scratch(this.selfAttention(normed, masks))));
+      return x.add(scratch(this.feedForward(scratch(this.norm2.forward(x)))));
     }
-    const x = this.norm1.forward(src.add(this.selfAttention(src, masks)));
-    return this.norm2.forward(x.add(this.feedForward(x)));
+    const sum = scratch(src.add(scratch(this.selfAttention(src, masks))));
+    const x = scratch(this.norm1.forward(sum));
+    return this.norm2.forward(scratch(x.add(scratch(this.feedForward(x)))));
   }
 
   private selfAttention(x: Tensor, masks: AttentionMasks): Tensor {
@@ -97,8 +103,8 @@ export class TransformerEncoderLayer extends Module {
   }
 
   private feedForward(x: Tensor): Tensor {
-    const hidden = this.linear1.forward(x);
-    const activated = this.activation === 'gelu' ? gelu(hidden) : relu(hidden);
+    const hidden = scratch(this.linear1.forward(x));
+    const activated = scratch(this.activation === 'gelu' ? gelu(hidden) : relu(hidden));
     return this.linear2.forward(activated);
   }
 }

@@ -82,6 +82,11 @@ export class Tensor {
   _pass = 0;
   /** @internal Its place in that pass's order (autograd/engine.ts). */
   _slot = 0;
+  /**
+   * @internal 0, or 1 for an intermediate marked by engine.scratch(), 2 once a backward pass
+   * has given its memory back (autograd/engine.ts).
+   */
+  _scratch = 0;
 
   constructor(data: FloatArray, shape: readonly number[], requiresGrad = false) {
     if (!(data instanceof Float32Array || data instanceof Float64Array)) {
@@ -139,9 +144,12 @@ export class Tensor {
   /**
    * Backpropagates from this tensor: adds d(this)/d(leaf) into the .grad of every leaf that
    * requires a gradient. A tensor with more than one element needs the upstream gradient.
+   * The pass gives back the memory of the library's own intermediates (a transformer block's
+   * activations), so a second pass through the same graph needs { retainGraph: true } on the
+   * first, as in PyTorch.
    */
-  backward(gradient?: Tensor): void {
-    engine.backward(this, gradient);
+  backward(gradient?: Tensor, options?: engine.BackwardOptions): void {
+    engine.backward(this, gradient, options);
   }
 
   /** The same data without a graph: gradients do not flow through the result. */
