@@ -253,7 +253,14 @@ describe('layers', () => {
     expect(String(new MaxPool2d(2))).toBe(
       'MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)',
     );
+    expect(String(new MaxPool2d(3, { stride: 2, dilation: [2, 3], ceilMode: true }))).toBe(
+      'MaxPool2d(kernel_size=3, stride=2, padding=0, dilation=(2, 3), ceil_mode=True)',
+    );
     expect(String(new AvgPool2d(2))).toBe('AvgPool2d(kernel_size=2, stride=2, padding=0)');
+    // PyTorch prints neither ceil_mode nor divisor_override for an average pool.
+    expect(String(new AvgPool2d(3, { stride: 2, ceilMode: true, divisorOverride: 2 }))).toBe(
+      'AvgPool2d(kernel_size=3, stride=2, padding=0)',
+    );
     expect(String(new Flatten())).toBe('Flatten(start_dim=1, end_dim=-1)');
   });
 });

@@ -133,19 +133,20 @@ function outSize(size: number, g: PoolGeometry, axis: 0 | 1): number {
  * above the size can, with at most two windows starting in the padding.
  */
 function everyWindowHolds(size: number, g: PoolGeometry, axis: 0 | 1): boolean {
-  const [kernel, pad, stride, dilation] = [0, 1, 2, 3].map(
-    (k) => [g.kernel, g.pad, g.stride, g.dilation][k][axis],
-  );
+  const dilation = g.dilation[axis];
   if (dilation <= size) return true;
-  for (let o = 0; o * stride < pad; o++) {
-    const start = o * stride - pad;
-    const first = start + Math.ceil(-start / dilation) * dilation;
-    if (first >= size || Math.ceil(-start / dilation) >= kernel) return false;
+  for (let o = 0; o * g.stride[axis] < g.pad[axis]; o++) {
+    const start = o * g.stride[axis] - g.pad[axis];
+    const tap = Math.ceil(-start / dilation);
+    if (tap >= g.kernel[axis] || start + tap * dilation >= size) return false;
   }
   return true;
 }
 
-/** The checked geometry of a pool: planes, the output shape, and the kernels' ten arguments. */
+/**
+ * The checked geometry of a pool: planes, the output shape, the kernels' eight window
+ * arguments (height, width, kernel, padding, stride) and the options.
+ */
 function poolSetup(fn: string, x: Tensor, kernelSize: Size2, options: unknown) {
   if (!(x instanceof Tensor)) throw typeError(`${fn}(input)`, 'a Tensor', x);
   const g = poolGeometry(fn, kernelSize, options);
