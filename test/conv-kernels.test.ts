@@ -31,21 +31,42 @@ const CONV_GEOMETRIES = [
   [2, 3, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1],
 ];
 
-/** [planes, height, width, kernelH, kernelW, padH, padW, strideH, strideW] */
+/**
+ * [planes, height, width, kernelH, kernelW, padH, padW, strideH, strideW, dilationH, dilationW,
+ * ceilMode (1 for true)]; the average pools take those without dilation.
+ */
 const POOL_GEOMETRIES = [
-  [6, 7, 9, 2, 2, 0, 0, 2, 2],
-  [5, 11, 10, 3, 3, 1, 1, 2, 2],
-  [3, 13, 8, 3, 2, 1, 0, 1, 3],
-  [2, 5, 17, 5, 4, 2, 2, 3, 1],
-  [4, 3, 3, 3, 3, 1, 1, 1, 1],
+  [6, 7, 9, 2, 2, 0, 0, 2, 2, 1, 1, 0],
+  [5, 11, 10, 3, 3, 1, 1, 2, 2, 1, 1, 0],
+  [3, 13, 8, 3, 2, 1, 0, 1, 3, 1, 1, 0],
+  [2, 5, 17, 5, 4, 2, 2, 3, 1, 1, 1, 0],
+  [4, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 0],
   // 2x2 at stride 2 (native's four-windows-at-once pool): rows of 7, 11 and 3 windows.
-  [3, 6, 14, 2, 2, 0, 0, 2, 2],
-  [2, 5, 23, 2, 2, 0, 0, 2, 2],
-  [2, 4, 6, 2, 2, 0, 0, 2, 2],
+  [3, 6, 14, 2, 2, 0, 0, 2, 2, 1, 1, 0],
+  [2, 5, 23, 2, 2, 0, 0, 2, 2, 1, 1, 0],
+  [2, 4, 6, 2, 2, 0, 0, 2, 2, 1, 1, 0],
+  // ceilMode: 2x2 on odd sizes (a clipped last window, off the 2x2 path) and on even ones (the
+  // 2x2 path), with padding (windows past height + pad), the last-window rule (5 + 2 * 1 at
+  // stride 2: the fourth window would start in the padding), a span past the padded input.
+  [3, 7, 9, 2, 2, 0, 0, 2, 2, 1, 1, 1],
+  [2, 5, 23, 2, 2, 0, 0, 2, 2, 1, 1, 1],
+  [3, 6, 14, 2, 2, 0, 0, 2, 2, 1, 1, 1],
+  [2, 6, 8, 3, 3, 1, 1, 2, 2, 1, 1, 1],
+  [2, 5, 5, 2, 2, 1, 1, 2, 2, 1, 1, 1],
+  [2, 10, 9, 3, 3, 0, 1, 2, 3, 1, 1, 1],
+  [2, 4, 7, 5, 3, 0, 0, 3, 2, 1, 1, 1],
+  // Dilation (max pool only), with and without ceilMode and padding, and 3 x 2 with padding
+  // whose first window's taps land on the input's last column.
+  [2, 9, 10, 3, 3, 1, 1, 1, 2, 2, 2, 0],
+  [3, 11, 8, 3, 2, 1, 1, 2, 1, 3, 3, 1],
+  [2, 7, 7, 2, 2, 0, 0, 2, 2, 2, 2, 0],
+  [2, 8, 5, 2, 2, 1, 1, 3, 3, 2, 4, 1],
 ];
 
-const outSize = (size: number, k: number, p: number, s: number, d: number) =>
-  Math.floor((size + 2 * p - d * (k - 1) - 1) / s) + 1;
+const outSize = (size: number, k: number, p: number, s: number, d: number, ceil = false) => {
+  const out = Math.floor((size + 2 * p - d * (k - 1) - 1 + (ceil ? s - 1 : 0)) / s) + 1;
+  return ceil && (out - 1) * s >= size + p ? out - 1 : out;
+};
 
 function convSizes(g: number[]) {
   const [n, c, h, w, kh, kw, ph, pw, sh, sw, dh, dw] = g;
@@ -54,8 +75,9 @@ function convSizes(g: number[]) {
 }
 
 function poolSizes(g: number[]) {
-  const [planes, h, w, kh, kw, ph, pw, sh, sw] = g;
-  const out = planes * outSize(h, kh, ph, sh, 1) * outSize(w, kw, pw, sw, 1);
+  const [planes, h, w, kh, kw, ph, pw, sh, sw, dh, dw, ceil] = g;
+  const out =
+    planes * outSize(h, kh, ph, sh, dh, ceil === 1) * outSize(w, kw, pw, sw, dw, ceil === 1);
   return { image: planes * h * w, out };
 }
 
@@ -82,8 +104,13 @@ function kernelCases(): Record<keyof ConvKernels, KernelCase[]> {
     CONV_GEOMETRIES.map((g) => ({ label: label(g), rtol, run: make(g) }));
   const pool = (rtol: number, make: (g: number[]) => KernelCase['run']) =>
     POOL_GEOMETRIES.map((g) => ({ label: label(g), rtol, run: make(g) }));
+  const avgPool = (rtol: number, make: (g: number[]) => KernelCase['run']) =>
+    pool(rtol, make).filter((_, i) => POOL_GEOMETRIES[i][9] * POOL_GEOMETRIES[i][10] === 1);
   const geometry = (g: number[]) =>
-    g.slice(1) as [number, number, number, number, number, number, number, number];
+    g.slice(1, 9) as [number, number, number, number, number, number, number, number];
+  // A max pool's dilationH, dilationW and ceilMode.
+  const maxMore = (g: number[]) => [g[9], g[10], g[11] === 1] as [number, number, boolean];
+  const ceil = (g: number[]) => g[11] === 1;
   return {
     im2col: conv(0, (g) => {
       const x = uniform(convSizes(g).image);
@@ -107,7 +134,7 @@ function kernelCases(): Record<keyof ConvKernels, KernelCase[]> {
       return (b) => {
         const y = new Float32Array(poolSizes(g).out);
         const argmax = new Int32Array(poolSizes(g).out);
-        b.maxPool2dForward(x, g[0], ...geometry(g), y, argmax);
+        b.maxPool2dForward(x, g[0], ...geometry(g), ...maxMore(g), y, argmax);
         return { y, argmax };
       };
     }),
@@ -115,12 +142,13 @@ function kernelCases(): Record<keyof ConvKernels, KernelCase[]> {
       ...pool(1e-6, (g) => {
         const x = uniform(poolSizes(g).image);
         const argmax = new Int32Array(poolSizes(g).out);
-        ref.maxPool2dForward(x, g[0], ...geometry(g), new Float32Array(argmax.length), argmax);
+        const ys = new Float32Array(argmax.length);
+        ref.maxPool2dForward(x, g[0], ...geometry(g), ...maxMore(g), ys, argmax);
         const gy = uniform(argmax.length);
         gy[0] = -0; // the sum into zeros makes it +0
         return (b) => {
           const gx = new Float32Array(poolSizes(g).image).fill(7);
-          b.maxPool2dBackward(gy, argmax, g[0], ...geometry(g), gx);
+          b.maxPool2dBackward(gy, argmax, g[0], ...geometry(g), ...maxMore(g), gx);
           return { gx };
         };
       }),
@@ -129,7 +157,8 @@ function kernelCases(): Record<keyof ConvKernels, KernelCase[]> {
       ...pool(1e-6, (g) => {
         const x = uniform(poolSizes(g).image);
         const argmax = new Int32Array(poolSizes(g).out);
-        ref.maxPool2dForward(x, g[0], ...geometry(g), new Float32Array(argmax.length), argmax);
+        const ys = new Float32Array(argmax.length);
+        ref.maxPool2dForward(x, g[0], ...geometry(g), ...maxMore(g), ys, argmax);
         const plane = g[1] * g[2];
         const perPlane = argmax.length / g[0];
         for (let i = perPlane; i < argmax.length; i++) {
@@ -138,30 +167,32 @@ function kernelCases(): Record<keyof ConvKernels, KernelCase[]> {
         const gy = uniform(argmax.length);
         return (b) => {
           const gx = new Float32Array(poolSizes(g).image).fill(7);
-          b.maxPool2dBackward(gy, argmax, g[0], ...geometry(g), gx);
+          b.maxPool2dBackward(gy, argmax, g[0], ...geometry(g), ...maxMore(g), gx);
           return { gx };
         };
       }).map((c) => ({ ...c, label: `${c.label}, indices anywhere` })),
     ],
-    avgPool2dForward: pool(0, (g) => {
+    // With and without countIncludePad, and with a divisor override of 3.
+    avgPool2dForward: avgPool(0, (g) => {
       const x = uniform(poolSizes(g).image);
       return (b) => {
-        const [y, z] = [new Float32Array(poolSizes(g).out), new Float32Array(poolSizes(g).out)];
-        b.avgPool2dForward(x, g[0], ...geometry(g), true, y);
-        b.avgPool2dForward(x, g[0], ...geometry(g), false, z);
-        return { y, z };
+        const out = () => new Float32Array(poolSizes(g).out);
+        const [y, z, v] = [out(), out(), out()];
+        b.avgPool2dForward(x, g[0], ...geometry(g), ceil(g), true, 0, y);
+        b.avgPool2dForward(x, g[0], ...geometry(g), ceil(g), false, 0, z);
+        b.avgPool2dForward(x, g[0], ...geometry(g), ceil(g), true, 3, v);
+        return { y, z, v };
       };
     }),
-    avgPool2dBackward: pool(1e-6, (g) => {
+    avgPool2dBackward: avgPool(1e-6, (g) => {
       const gy = uniform(poolSizes(g).out);
       return (b) => {
-        const [gx, gz] = [
-          new Float32Array(poolSizes(g).image),
-          new Float32Array(poolSizes(g).image),
-        ];
-        b.avgPool2dBackward(gy, g[0], ...geometry(g), true, gx);
-        b.avgPool2dBackward(gy, g[0], ...geometry(g), false, gz);
-        return { gx, gz };
+        const image = () => new Float32Array(poolSizes(g).image);
+        const [gx, gz, gv] = [image(), image(), image()];
+        b.avgPool2dBackward(gy, g[0], ...geometry(g), ceil(g), true, 0, gx);
+        b.avgPool2dBackward(gy, g[0], ...geometry(g), ceil(g), false, 0, gz);
+        b.avgPool2dBackward(gy, g[0], ...geometry(g), ceil(g), false, 3, gv);
+        return { gx, gz, gv };
       };
     }),
   };
@@ -220,16 +251,49 @@ describe('the reference kernels on hand-worked values', () => {
   it('max and average pools of a 4x4 plane', () => {
     const x = Float32Array.from({ length: 16 }, (_, i) => i);
     const [y, argmax] = [new Float32Array(4), new Int32Array(4)];
-    ref.maxPool2dForward(x, 1, 4, 4, 2, 2, 0, 0, 2, 2, y, argmax);
+    ref.maxPool2dForward(x, 1, 4, 4, 2, 2, 0, 0, 2, 2, 1, 1, false, y, argmax);
     expect(Array.from(y)).toEqual([5, 7, 13, 15]);
     expect(Array.from(argmax)).toEqual([5, 7, 13, 15]);
     const z = new Float32Array(9);
-    ref.avgPool2dForward(x, 1, 4, 4, 2, 2, 1, 1, 2, 2, true, z);
+    ref.avgPool2dForward(x, 1, 4, 4, 2, 2, 1, 1, 2, 2, false, true, 0, z);
     expect(z[0]).toBe(0 / 4);
     expect(z[4]).toBe((5 + 6 + 9 + 10) / 4);
-    ref.avgPool2dForward(x, 1, 4, 4, 2, 2, 1, 1, 2, 2, false, z);
+    ref.avgPool2dForward(x, 1, 4, 4, 2, 2, 1, 1, 2, 2, false, false, 0, z);
     expect(z[0]).toBe(0);
     expect(z[1]).toBe((1 + 2) / 2);
+  });
+
+  it('ceilMode, dilation and a divisor override on a 5x5 plane', () => {
+    const x = Float32Array.from({ length: 25 }, (_, i) => i);
+    // 3x3 at stride 2 with padding 1: ceil((5 + 2 - 3) / 2) + 1 = 3 windows, the last starting
+    // at row 3 (inside), so ceilMode adds none; 2x2 at stride 2 without padding adds a third
+    // window, a clipped one (rows and columns 4 alone).
+    const y = new Float32Array(9);
+    const argmax = new Int32Array(9);
+    ref.maxPool2dForward(x, 1, 5, 5, 2, 2, 0, 0, 2, 2, 1, 1, true, y, argmax);
+    expect(Array.from(y)).toEqual([6, 8, 9, 16, 18, 19, 21, 23, 24]);
+    // Dilation 2: the taps of window (0, 0) are rows and columns 0 and 2.
+    const d = new Float32Array(4);
+    ref.maxPool2dForward(x, 1, 5, 5, 2, 2, 0, 0, 2, 2, 2, 2, false, d, argmax);
+    expect(Array.from(d)).toEqual([12, 14, 22, 24]);
+    // Avg 2x2 at stride 2 with padding 1 and ceilMode: (5 + 2 - 2) / 2 rounds up to 3, + 1 =
+    // 4 windows, but the fourth would start at 6 - 1 = 5, in the padding: 3 windows, the last
+    // on rows and columns 3 and 4.
+    const z = new Float32Array(9);
+    ref.avgPool2dForward(x, 1, 5, 5, 2, 2, 1, 1, 2, 2, true, true, 0, z);
+    expect(z[8]).toBe((18 + 19 + 23 + 24) / 4);
+    ref.avgPool2dForward(x, 1, 5, 5, 2, 2, 1, 1, 2, 2, true, true, 5, z);
+    expect(z[8]).toBe(Math.fround((18 + 19 + 23 + 24) / 5));
+    // 3x3 at stride 2 with padding 1 on 6 x 6 ones: ceil(5 / 2) + 1 = 4 windows, the last on
+    // rows 5, 6 (padding, inside height + pad = 7) and 7 (past it): divided by 2 rows, 2 x 3
+    // cells at the right edge and 2 x 2 in the corner, PyTorch's [4/9, 6/9, 6/9, 2/6, ...].
+    const ones = new Float32Array(36).fill(1);
+    const w = new Float32Array(16);
+    ref.avgPool2dForward(ones, 1, 6, 6, 3, 3, 1, 1, 2, 2, true, true, 0, w);
+    const row0 = [4 / 9, 6 / 9, 6 / 9, 2 / 6];
+    const row1 = [6 / 9, 1, 1, 3 / 6];
+    const row3 = [2 / 6, 3 / 6, 3 / 6, 1 / 4];
+    expect(Array.from(w)).toEqual([...row0, ...row1, ...row1, ...row3].map(Math.fround));
   });
 });
 
@@ -238,8 +302,8 @@ describe('empty work costs nothing', () => {
     const backends = native === null ? [ref] : [ref, native];
     const [none, noIndex] = [new Float32Array(0), new Int32Array(0)];
     for (const b of backends) {
-      b.maxPool2dForward(none, 0, 1, 2 ** 30, 1, 1, 0, 0, 1, 1, none, noIndex);
-      b.avgPool2dBackward(none, 0, 1, 2 ** 30, 1, 1, 0, 0, 1, 1, true, none);
+      b.maxPool2dForward(none, 0, 1, 2 ** 30, 1, 1, 0, 0, 1, 1, 1, 1, false, none, noIndex);
+      b.avgPool2dBackward(none, 0, 1, 2 ** 30, 1, 1, 0, 0, 1, 1, true, true, 0, none);
       b.im2col(none, 0, 3, 1, 2 ** 30, 1, 1, 0, 0, 1, 1, 1, 1, none);
       b.col2im(none, 0, 3, 1, 2 ** 30, 1, 1, 0, 0, 1, 1, 1, 1, none);
     }
@@ -284,38 +348,92 @@ describe('bad arguments, the same on both backends', () => {
     ],
     [
       'pool padding over half the kernel',
-      (b: Backend) => b.maxPool2dForward(x, 1, 4, 4, 2, 2, 0, 2, 1, 1, x, i32),
+      (b: Backend) => b.maxPool2dForward(x, 1, 4, 4, 2, 2, 0, 2, 1, 1, 1, 1, false, x, i32),
       'maxPool2dForward(padW): expected an integer in [0, 1] (kernelW / 2), received 2',
     ],
     [
       'pool kernel larger than the input',
-      (b: Backend) => b.avgPool2dForward(x, 1, 3, 3, 4, 2, 0, 0, 1, 1, true, x),
+      (b: Backend) => b.avgPool2dForward(x, 1, 3, 3, 4, 2, 0, 0, 1, 1, false, true, 0, x),
       'avgPool2dForward(kernelH): expected a kernel of at most height + 2 * padH = 3, received 4',
+    ],
+    [
+      'ceilMode: a pool kernel past the padded input by stride or more',
+      (b: Backend) => b.avgPool2dForward(x, 1, 3, 3, 5, 2, 0, 0, 2, 1, true, true, 0, x),
+      'avgPool2dForward(kernelH): expected a kernel of at most height + 2 * padH + strideH - 1 ' +
+        '= 4, received 5',
+    ],
+    [
+      'a dilated max pool kernel past the input',
+      (b: Backend) => b.maxPool2dBackward(x, i32, 1, 4, 4, 2, 3, 0, 1, 1, 1, 1, 3, false, x),
+      'maxPool2dBackward(kernelW): expected a dilated kernel of at most width + 2 * padW = 6, ' +
+        'received 7',
+    ],
+    [
+      'a dilated max pool window of padding alone',
+      (b: Backend) => b.maxPool2dForward(x, 1, 3, 3, 2, 2, 1, 0, 1, 1, 4, 1, false, x, i32),
+      'maxPool2dForward(dilationH): expected a dilation whose every window holds a row of the ' +
+        'input (window 0 holds padding alone), received 4',
+    ],
+    [
+      'ceilMode not a boolean',
+      (b: Backend) => b.maxPool2dForward(x, 1, 4, 4, 2, 2, 0, 0, 2, 2, 1, 1, 1 as never, x, i32),
+      'maxPool2dForward(ceilMode): expected a boolean',
+    ],
+    [
+      'zero dilation',
+      (b: Backend) => b.maxPool2dForward(x, 1, 4, 4, 2, 2, 0, 0, 2, 2, 1, 0, false, x, i32),
+      'maxPool2dForward(dilationW): expected an integer in [1, 2147483647], received 0',
+    ],
+    [
+      'a negative divisor override',
+      (b: Backend) => b.avgPool2dForward(x, 1, 4, 4, 2, 2, 0, 0, 2, 2, false, true, -2, x),
+      'avgPool2dForward(divisorOverride): expected an integer in [0, 2147483647], received -2',
+    ],
+    [
+      'a fractional divisor override',
+      (b: Backend) => b.avgPool2dBackward(x, 1, 4, 4, 2, 2, 0, 0, 2, 2, false, true, 1.5, x),
+      'avgPool2dBackward(divisorOverride): expected an integer, received 1.5',
     ],
     [
       'argmax outside the plane',
       (b: Backend) =>
-        b.maxPool2dBackward(x, Int32Array.of(0, 1, 2, 16), 1, 4, 4, 2, 2, 0, 0, 2, 2, x),
+        b.maxPool2dBackward(
+          x,
+          Int32Array.of(0, 1, 2, 16),
+          1,
+          4,
+          4,
+          2,
+          2,
+          0,
+          0,
+          2,
+          2,
+          1,
+          1,
+          false,
+          x,
+        ),
       'maxPool2dBackward(argmax[3]): expected an integer in [0, height * width = 16), received 16',
     ],
     [
       'argmax not an Int32Array',
-      (b: Backend) => b.maxPool2dForward(x, 1, 4, 4, 2, 2, 0, 0, 2, 2, x, x as never),
+      (b: Backend) => b.maxPool2dForward(x, 1, 4, 4, 2, 2, 0, 0, 2, 2, 1, 1, false, x, x as never),
       'maxPool2dForward(argmax): expected an Int32Array',
     ],
     [
       'countIncludePad not a boolean',
-      (b: Backend) => b.avgPool2dBackward(x, 1, 4, 4, 2, 2, 0, 0, 2, 2, 1 as never, x),
+      (b: Backend) => b.avgPool2dBackward(x, 1, 4, 4, 2, 2, 0, 0, 2, 2, false, 1 as never, 0, x),
       'avgPool2dBackward(countIncludePad): expected a boolean',
     ],
     [
       'a pool plane without rows, where every window reads padding alone',
-      (b: Backend) => b.maxPool2dForward(x, 1, 0, 4, 2, 2, 1, 0, 1, 1, x, i32),
+      (b: Backend) => b.maxPool2dForward(x, 1, 0, 4, 2, 2, 1, 0, 1, 1, 1, 1, false, x, i32),
       'maxPool2dForward(height): expected an integer in [1, 2147483647], received 0',
     ],
     [
       'a pool plane without columns',
-      (b: Backend) => b.avgPool2dBackward(x, 1, 4, 0, 2, 2, 0, 1, 1, 1, false, x),
+      (b: Backend) => b.avgPool2dBackward(x, 1, 4, 0, 2, 2, 0, 1, 1, 1, false, false, 0, x),
       'avgPool2dBackward(width): expected an integer in [1, 2147483647], received 0',
     ],
     [

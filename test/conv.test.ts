@@ -82,6 +82,37 @@ const cases: Case[] = [
     inputs: () => [normal([1, 3, 6, 5])],
   },
   {
+    name: 'maxPool2d, ceilMode: clipped last windows on odd sizes, padding',
+    fn: (x) => F.maxPool2d(x, 3, { stride: 2, padding: 1, ceilMode: true }),
+    inputs: () => [normal([2, 2, 6, 8])],
+  },
+  {
+    name: 'maxPool2d, dilation 2',
+    fn: (x) => F.maxPool2d(x, 2, { dilation: 2, stride: 1 }),
+    inputs: () => [normal([1, 2, 7, 8])],
+  },
+  {
+    name: 'maxPool2d, dilation [3, 2] with padding and ceilMode',
+    fn: (x) => F.maxPool2d(x, [2, 3], { dilation: [3, 2], stride: 2, padding: 1, ceilMode: true }),
+    inputs: () => [normal([2, 2, 7, 8])],
+  },
+  {
+    name: 'avgPool2d, ceilMode with padding counted (past height + pad not)',
+    fn: (x) => F.avgPool2d(x, 3, { stride: 2, padding: 1, ceilMode: true }),
+    inputs: () => [normal([2, 2, 6, 7])],
+  },
+  {
+    name: 'avgPool2d, ceilMode with padding not counted',
+    fn: (x) =>
+      F.avgPool2d(x, [3, 2], { stride: 2, padding: 1, ceilMode: true, countIncludePad: false }),
+    inputs: () => [normal([1, 3, 6, 5])],
+  },
+  {
+    name: 'avgPool2d, divisor override with ceilMode',
+    fn: (x) => F.avgPool2d(x, 2, { ceilMode: true, divisorOverride: 3 }),
+    inputs: () => [normal([2, 2, 5, 7])],
+  },
+  {
     name: 'adaptiveAvgPool2d to 1 x 1',
     fn: (x) => F.adaptiveAvgPool2d(x, 1),
     inputs: () => [normal([2, 3, 4, 5])],
@@ -222,7 +253,14 @@ describe('layers', () => {
     expect(String(new MaxPool2d(2))).toBe(
       'MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)',
     );
+    expect(String(new MaxPool2d(3, { stride: 2, dilation: [2, 3], ceilMode: true }))).toBe(
+      'MaxPool2d(kernel_size=3, stride=2, padding=0, dilation=(2, 3), ceil_mode=True)',
+    );
     expect(String(new AvgPool2d(2))).toBe('AvgPool2d(kernel_size=2, stride=2, padding=0)');
+    // PyTorch prints neither ceil_mode nor divisor_override for an average pool.
+    expect(String(new AvgPool2d(3, { stride: 2, ceilMode: true, divisorOverride: 2 }))).toBe(
+      'AvgPool2d(kernel_size=3, stride=2, padding=0)',
+    );
     expect(String(new Flatten())).toBe('Flatten(start_dim=1, end_dim=-1)');
   });
 });
@@ -355,14 +393,42 @@ describe('bad input', () => {
         'height, width] with non-zero height and width, received [1, 1, 3, 0]',
     ],
     [
-      'a max pool in ceil mode',
-      () => F.maxPool2d(x, 4, { ceilMode: true } as never),
-      'maxPool2d(ceilMode): expected false (ceil mode is not implemented), received true',
+      'a ceilMode that is not a boolean',
+      () => F.maxPool2d(x, 4, { ceilMode: 1 } as never),
+      'maxPool2d(ceilMode): expected a boolean, received 1',
     ],
     [
-      'a dilated MaxPool2d',
-      () => new MaxPool2d(2, { dilation: 2 } as never),
-      'MaxPool2d(dilation): expected 1 (dilated max pooling is not implemented), received 2',
+      'a MaxPool2d dilation of 0',
+      () => new MaxPool2d(2, { dilation: [1, 0] }),
+      'MaxPool2d(dilation): expected an integer >= 1 or a pair of them, received [1, 0]',
+    ],
+    [
+      'a dilated pool kernel larger than the input',
+      () => F.maxPool2d(x, 3, { dilation: 3 }),
+      'maxPool2d: expected a kernel [3,3] (dilated: [7,7]) no larger than the padded input ' +
+        '(6 x 6), received input [2, 4, 6, 6]',
+    ],
+    [
+      'a pool kernel past the padded input by the stride in ceil mode',
+      () => F.avgPool2d(x, 8, { stride: 2, ceilMode: true }),
+      'avgPool2d: expected a kernel [8,8] no larger than the padded input + stride - 1 (6 x 6)',
+    ],
+    [
+      'a dilated max pool whose first window holds padding alone',
+      () => F.maxPool2d(zeros([1, 1, 3, 3]), 2, { stride: 1, padding: 1, dilation: 4 }),
+      'maxPool2d(dilation): expected a dilation whose every window holds a pixel of the input ' +
+        '[1, 1, 3, 3] (one would hold padding alone), received 4',
+    ],
+    [
+      'padding over half the kernel, not of its dilated span (as PyTorch)',
+      () => new MaxPool2d(3, { padding: 2, dilation: 2 }),
+      'MaxPool2d(padding): expected at most half the kernel size [3,3], received 2',
+    ],
+    [
+      'an AvgPool2d with a dilation (PyTorch has none)',
+      () => new AvgPool2d(2, { dilation: 2 } as never),
+      'AvgPool2d(options): expected options among stride, padding, ceilMode, countIncludePad, ' +
+        'divisorOverride, received "dilation"',
     ],
     [
       'a MaxPool2d returning indices',
@@ -370,20 +436,24 @@ describe('bad input', () => {
       'MaxPool2d(returnIndices): expected false (returning indices is not implemented)',
     ],
     [
-      'an AvgPool2d in ceil mode',
-      () => new AvgPool2d(4, { ceilMode: true } as never),
-      'AvgPool2d(ceilMode): expected false (ceil mode is not implemented), received true',
+      'a divisor override of 0 (PyTorch refuses it too)',
+      () => F.avgPool2d(x, 2, { divisorOverride: 0 }),
+      'avgPool2d(divisorOverride): expected an integer in [1, 2147483647] or null, received 0',
     ],
     [
-      'an average pool with a divisor override',
-      () => F.avgPool2d(x, 2, { divisorOverride: 3 } as never),
-      'avgPool2d(divisorOverride): expected null (a divisor override is not implemented), ' +
-        'received 3',
+      'a fractional divisor override',
+      () => new AvgPool2d(2, { divisorOverride: 2.5 }),
+      'AvgPool2d(divisorOverride): expected an integer or null, received 2.5',
+    ],
+    [
+      'a countIncludePad that is not a boolean',
+      () => new AvgPool2d(2, { countIncludePad: 'no' as never }),
+      'AvgPool2d(countIncludePad): expected a boolean, received "no"',
     ],
     [
       'a misspelt pool option',
       () => new AvgPool2d(2, { countIncludePadding: false } as never),
-      'AvgPool2d(options): expected options among stride, padding, countIncludePad, ceilMode, ' +
+      'AvgPool2d(options): expected options among stride, padding, ceilMode, countIncludePad, ' +
         'divisorOverride, received "countIncludePadding"',
     ],
     [
@@ -400,6 +470,13 @@ describe('bad input', () => {
     ],
   ] as const)('%s', (_, call, message) => {
     expect(call).toThrow(message);
+  });
+
+  it('TypeError for values of the wrong type, RangeError for values out of range', () => {
+    expect(() => F.avgPool2d(x, 2, { divisorOverride: '2' as never })).toThrow(TypeError);
+    expect(() => F.avgPool2d(x, 2, { divisorOverride: -1 })).toThrow(RangeError);
+    expect(() => F.maxPool2d(x, 2, { ceilMode: 'yes' as never })).toThrow(TypeError);
+    expect(() => F.maxPool2d(x, 2, { dilation: 0 })).toThrow(RangeError);
   });
 
   it("takes PyTorch's unimplemented options at their defaults", () => {

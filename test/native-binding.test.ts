@@ -335,7 +335,7 @@ SPECS.embeddingBackward = {
 
 // The convolution and pooling kernels (native/kernels/conv.h). im2col: x [2, 2, 4, 5], a 3x2
 // kernel, padding 1, strides [1, 2]: out [4, 3], col [2 * 3 * 2, 2 * 4 * 3]. Pools: 3 planes
-// of 4x5, a 2x3 kernel, padding 1, stride 2: out [3, 3].
+// of 4x5, a 2x3 kernel, padding 1, stride 2: out [3, 3] (with ceilMode too).
 const windowParams = (dilated: boolean): [string, Kind][] => [
   ['height', 'size'],
   ['width', 'size'],
@@ -378,41 +378,56 @@ SPECS.maxPool2dForward = {
   params: [
     ['x', 'f32'],
     ['planes', 'size'],
-    ...windowParams(false),
+    ...windowParams(true),
+    ['ceilMode', 'bool'],
     ['y', 'f32'],
     ['argmax', 'i32'],
   ],
-  args: () => [f(60), 3, ...poolWindow, f(27), new Int32Array(27)],
+  args: () => [f(60), 3, ...poolWindow, 1, 1, false, f(27), new Int32Array(27)],
 };
 SPECS.maxPool2dBackward = {
   params: [
     ['gy', 'f32'],
     ['argmax', 'i32'],
     ['planes', 'size'],
-    ...windowParams(false),
+    ...windowParams(true),
+    ['ceilMode', 'bool'],
     ['gx', 'f32'],
   ],
-  args: () => [f(27), Int32Array.from({ length: 27 }, (_, i) => i % 20), 3, ...poolWindow, f(60)],
+  args: () => [
+    f(27),
+    Int32Array.from({ length: 27 }, (_, i) => i % 20),
+    3,
+    ...poolWindow,
+    1,
+    1,
+    true,
+    f(60),
+  ],
 };
 SPECS.avgPool2dForward = {
   params: [
     ['x', 'f32'],
     ['planes', 'size'],
     ...windowParams(false),
+    ['ceilMode', 'bool'],
     ['countIncludePad', 'bool'],
+    ['divisorOverride', 'size'],
     ['y', 'f32'],
   ],
-  args: () => [f(60), 3, ...poolWindow, true, f(27)],
+  args: () => [f(60), 3, ...poolWindow, true, true, 0, f(27)],
 };
 SPECS.avgPool2dBackward = {
   params: [
     ['gy', 'f32'],
     ['planes', 'size'],
     ...windowParams(false),
+    ['ceilMode', 'bool'],
     ['countIncludePad', 'bool'],
+    ['divisorOverride', 'size'],
     ['gx', 'f32'],
   ],
-  args: () => [f(27), 3, ...poolWindow, false, f(60)],
+  args: () => [f(27), 3, ...poolWindow, false, false, 2, f(60)],
 };
 
 // The kernels with the same signature as one of a few families.

@@ -135,13 +135,14 @@ afterAll(() => {
   if (initialSimd) native!.setSimd(initialSimd);
 });
 
-it('the fixture covers every layer, groups, dilation, stride and padding', () => {
+it('the fixture covers every layer, groups, dilation, stride, padding and ceil mode', () => {
   const kinds = new Set(fixture.layers.map((c) => c.kind));
   for (const kind of ['Conv1d', 'Conv2d', 'MaxPool2d', 'AvgPool2d', 'AdaptiveAvgPool2d']) {
     expect(kinds.has(kind), kind).toBe(true);
   }
   const options = fixture.layers.map((c) => c.options);
-  for (const key of ['groups', 'dilation', 'stride', 'padding', 'countIncludePad', 'bias']) {
+  const keys = ['groups', 'dilation', 'stride', 'padding', 'countIncludePad', 'bias', 'ceilMode'];
+  for (const key of [...keys, 'divisorOverride']) {
     expect(
       options.some((o) => key in o),
       key,

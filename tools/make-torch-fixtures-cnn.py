@@ -52,11 +52,15 @@ def make_module(kind, args, options):
                    bias=o.get("bias", True))
     if kind == "MaxPool2d":
         return nn.MaxPool2d(pair_or_int(args[0]), stride=pair_or_int(o.get("stride")),
-                            padding=pair_or_int(o.get("padding", 0)))
+                            padding=pair_or_int(o.get("padding", 0)),
+                            dilation=pair_or_int(o.get("dilation", 1)),
+                            ceil_mode=o.get("ceilMode", False))
     if kind == "AvgPool2d":
         return nn.AvgPool2d(pair_or_int(args[0]), stride=pair_or_int(o.get("stride")),
                             padding=pair_or_int(o.get("padding", 0)),
-                            count_include_pad=o.get("countIncludePad", True))
+                            ceil_mode=o.get("ceilMode", False),
+                            count_include_pad=o.get("countIncludePad", True),
+                            divisor_override=o.get("divisorOverride"))
     if kind == "AdaptiveAvgPool2d":
         return nn.AdaptiveAvgPool2d(pair_or_int(args[0]))
     if kind == "Flatten":
@@ -133,6 +137,36 @@ def layer_cases():
         case("MaxPool2d", [[1, 4]], {"stride": 1}, [1, 3, 4, 4], ties=True),
         case("AvgPool2d", [[3, 2]], {"stride": [3, 1], "padding": [1, 1],
                                      "countIncludePad": False}, [1, 2, 4, 5]),
+        # ceil_mode, dilation and divisor_override, appended likewise. ceil_mode adding a
+        # clipped window on odd sizes (and on GoogLeNet's 3 at stride 2), with padding, the
+        # last-window rule (5 + 2 * 1 at stride 2: a fourth window would start in the padding),
+        # a kernel past the padded input (by less than the stride); dilation 2 and 3 with
+        # padding, ceil_mode and ties.
+        case("MaxPool2d", [2], {"ceilMode": True}, [2, 3, 7, 9]),
+        case("MaxPool2d", [3], {"stride": 2, "padding": 1, "ceilMode": True}, [1, 2, 6, 8]),
+        case("MaxPool2d", [2], {"stride": 2, "padding": 1, "ceilMode": True}, [1, 2, 5, 5]),
+        case("MaxPool2d", [3], {"stride": 2, "ceilMode": True}, [1, 2, 14, 15]),
+        case("MaxPool2d", [[5, 1]], {"stride": [3, 1], "ceilMode": True}, [1, 1, 4, 3]),
+        case("MaxPool2d", [3], {"stride": 2, "ceilMode": True}, [2, 2, 7, 8], ties=True),
+        case("MaxPool2d", [3], {"stride": 1, "dilation": 2}, [2, 2, 8, 9]),
+        case("MaxPool2d", [[3, 2]], {"stride": 2, "padding": 1, "dilation": [3, 2],
+                                     "ceilMode": True}, [1, 3, 10, 9]),
+        case("MaxPool2d", [2], {"stride": 1, "padding": 1, "dilation": 3}, [1, 2, 6, 7],
+             ties=True),
+        case("MaxPool2d", [3], {"stride": 2, "padding": 1, "dilation": 3, "ceilMode": True},
+             [2, 1, 9, 8], ties=True),
+        case("AvgPool2d", [3], {"stride": 2, "padding": 1, "ceilMode": True}, [2, 2, 6, 7]),
+        case("AvgPool2d", [3], {"stride": 2, "padding": 1, "ceilMode": True,
+                                "countIncludePad": False}, [2, 2, 6, 7]),
+        case("AvgPool2d", [2], {"stride": 2, "padding": 1, "ceilMode": True}, [1, 2, 5, 5]),
+        case("AvgPool2d", [[2, 3]], {"stride": [2, 3], "padding": [1, 1], "ceilMode": True},
+             [1, 2, 8, 8]),
+        case("AvgPool2d", [5], {"stride": 3, "ceilMode": True}, [1, 1, 4, 6]),
+        case("AvgPool2d", [[3, 2]], {"divisorOverride": 4}, [2, 2, 6, 5]),
+        case("AvgPool2d", [3], {"stride": 2, "padding": 1, "ceilMode": True,
+                                "divisorOverride": 5}, [1, 2, 8, 7]),
+        case("AvgPool2d", [2], {"stride": 1, "padding": 1, "countIncludePad": False,
+                                "divisorOverride": 3}, [3, 4, 5]),
     ]
 
 

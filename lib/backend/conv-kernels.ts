@@ -9,7 +9,11 @@
  * dilation * (kernel - 1) + 1 <= size + 2 * pad. The output has PyTorch's size,
  * outH = floor((height + 2 padH - dilationH (kernelH - 1) - 1) / strideH) + 1 (and so outW).
  * The pools further need height and width >= 1 and pad <= kernel / 2, as PyTorch does, so
- * that no window lies in the padding alone.
+ * that no window lies in the padding alone (and a dilated max pool's windows must each hold a
+ * pixel). They take ceilMode, PyTorch's ceil_mode: outH = ceil((height + 2 padH - dilationH
+ * (kernelH - 1) - 1) / strideH) + 1, less one when (outH - 1) strideH >= height + padH (the last
+ * window would start in the padding); a window may then reach past the padded input (by up to
+ * stride - 1, which the limit on its span allows) and is clipped.
  */
 import type { FloatArray } from './backend';
 
@@ -60,9 +64,9 @@ export interface ConvKernels {
   ): void;
 
   /**
-   * The maximum of each window of x [planes, height, width] into y [planes, outH, outW], and
-   * its index in the plane (row * width + column) into argmax. A NaN counts as the maximum,
-   * the last one in the window winning, as in PyTorch.
+   * The maximum of each window of x [planes, height, width] (its taps dilation apart) into y
+   * [planes, outH, outW], and its index in the plane (row * width + column) into argmax. A NaN
+   * counts as the maximum, the last one in the window winning, as in PyTorch.
    */
   maxPool2dForward(
     x: FloatArray,
@@ -75,6 +79,9 @@ export interface ConvKernels {
     padW: number,
     strideH: number,
     strideW: number,
+    dilationH: number,
+    dilationW: number,
+    ceilMode: boolean,
     y: FloatArray,
     argmax: Int32Array,
   ): void;
@@ -95,13 +102,17 @@ export interface ConvKernels {
     padW: number,
     strideH: number,
     strideW: number,
+    dilationH: number,
+    dilationW: number,
+    ceilMode: boolean,
     gx: FloatArray,
   ): void;
 
   /**
    * The mean of each window of x [planes, height, width] into y [planes, outH, outW]: the sum
-   * of its pixels inside the input divided by kernelH * kernelW when countIncludePad (PyTorch's
-   * default), else by how many there are.
+   * of its pixels inside the input divided by divisorOverride (an integer, 0 for none), else by
+   * its cells inside the padded input (up to height + padH, not past it) when countIncludePad
+   * (PyTorch's default), else by its pixels.
    */
   avgPool2dForward(
     x: FloatArray,
@@ -114,7 +125,9 @@ export interface ConvKernels {
     padW: number,
     strideH: number,
     strideW: number,
+    ceilMode: boolean,
     countIncludePad: boolean,
+    divisorOverride: number,
     y: FloatArray,
   ): void;
 
@@ -130,7 +143,9 @@ export interface ConvKernels {
     padW: number,
     strideH: number,
     strideW: number,
+    ceilMode: boolean,
     countIncludePad: boolean,
+    divisorOverride: number,
     gx: FloatArray,
   ): void;
 }

@@ -23,8 +23,17 @@ interface Window {
   strideW: number;
   dilationH: number;
   dilationW: number;
+  /** A pool's ceil_mode: the output size rounded up (conv.h's Window::out_size). */
+  ceilMode: boolean;
   outH: number;
   outW: number;
+}
+
+/** PyTorch's output size of a window over one dimension (conv.h's Window::out_size). */
+function outSize(size: number, pad: number, stride: number, span: number, ceil: boolean) {
+  let out = Math.floor((size + 2 * pad - span + (ceil ? stride - 1 : 0)) / stride) + 1;
+  if (ceil && (out - 1) * stride >= size + pad) out--;
+  return out;
 }
 
 /** Throws unless value is an integer in [min, 2^31 - 1]. */
@@ -40,13 +49,15 @@ function checkDim(method: string, name: string, value: number, min: number): num
 
 /**
  * Checks the window arguments (height, width, kernelH, kernelW, padH, padW, strideH, strideW,
- * dilationH, dilationW in that order) and that every window fits the padded input.
+ * dilationH, dilationW in that order) and that every window fits the padded input, or with
+ * ceilMode (a pool's) starts inside it: a span of up to size + 2 * pad + stride - 1.
  */
 function checkWindow(
   method: string,
   args: readonly number[],
   dilated: boolean,
   minSize = 0,
+  ceilMode = false,
 ): Window {
   const names = ['height', 'width', 'kernelH', 'kernelW', 'padH', 'padW', 'strideH', 'strideW'];
   const mins = [minSize, minSize, 1, 1, 0, 0, 1, 1];
@@ -61,34 +72,56 @@ function checkWindow(
   const spanH = dilationH * (kernelH - 1) + 1;
   const spanW = dilationW * (kernelW - 1) + 1;
   const what = dilated ? 'a dilated kernel' : 'a kernel';
-  if (spanH > height + 2 * padH) {
-    const room = height + 2 * padH;
+  const roomH = height + 2 * padH + (ceilMode ? strideH - 1 : 0);
+  const roomW = width + 2 * padW + (ceilMode ? strideW - 1 : 0);
+  if (spanH > roomH) {
+    const sum = `height + 2 * padH${ceilMode ? ' + strideH - 1' : ''}`;
     throw new RangeError(
-      `${at(method, 'kernelH')}: expected ${what} of at most height + 2 * padH = ${room}, ` +
+      `${at(method, 'kernelH')}: expected ${what} of at most ${sum} = ${roomH}, ` +
         `received ${spanH}`,
     );
   }
-  if (spanW > width + 2 * padW) {
-    const room = width + 2 * padW;
+  if (spanW > roomW) {
+    const sum = `width + 2 * padW${ceilMode ? ' + strideW - 1' : ''}`;
     throw new RangeError(
-      `${at(method, 'kernelW')}: expected ${what} of at most width + 2 * padW = ${room}, ` +
+      `${at(method, 'kernelW')}: expected ${what} of at most ${sum} = ${roomW}, ` +
         `received ${spanW}`,
     );
   }
-  const outH = Math.floor((height + 2 * padH - spanH) / strideH) + 1;
-  const outW = Math.floor((width + 2 * padW - spanW) / strideW) + 1;
+  const outH = outSize(height, padH, strideH, spanH, ceilMode);
+  const outW = outSize(width, padW, strideW, spanW, ceilMode);
   return {
     ...{ height, width, kernelH, kernelW, padH, padW, strideH, strideW, dilationH, dilationW },
-    ...{ outH, outW },
+    ...{ ceilMode, outH, outW },
   };
 }
 
 /**
- * A pool's window: planes of at least one pixel and padding at most half the kernel (so that no
- * window lies in the padding alone), planes of at most 2^31 - 1 pixels.
+ * The first window over one dimension without a tap inside [0, size), or -1 (conv.inc's
+ * first_empty): a dilated window starting in the padding may step over the whole input. Its
+ * first tap at or after 0 is below the dilation, so only a dilation above the size can (and
+ * then at most two windows start in the padding).
  */
-function checkPoolWindow(method: string, args: readonly number[]): Window {
-  const w = checkWindow(method, args, false, 1);
+function firstEmpty(size: number, kernel: number, pad: number, stride: number, dilation: number) {
+  if (dilation <= size) return -1;
+  for (let o = 0; o * stride < pad; o++) {
+    const start = o * stride - pad;
+    const taps = Array.from({ length: kernel }, (_, i) => start + i * dilation);
+    if (!taps.some((t) => t >= 0 && t < size)) return o;
+  }
+  return -1;
+}
+
+/**
+ * A pool's window: planes of at least one pixel and padding at most half the kernel (so that no
+ * window lies in the padding alone), planes of at most 2^31 - 1 pixels. args are the window's
+ * eight, then dilationH and dilationW when dilated (a max pool's), then ceilMode; every window
+ * of a dilated pool must hold a pixel.
+ */
+function checkPoolWindow(method: string, args: readonly unknown[], dilated: boolean): Window {
+  const ceilMode = args[dilated ? 10 : 8] as boolean;
+  checkBoolean(method, 'ceilMode', ceilMode);
+  const w = checkWindow(method, args as number[], dilated, 1, ceilMode);
   if (w.padH > Math.floor(w.kernelH / 2)) {
     throw rangeError(
       at(method, 'padH'),
@@ -108,6 +141,20 @@ function checkPoolWindow(method: string, args: readonly number[]): Window {
       `${at(method, 'height * width')}: expected at most ${MAX_INT32} pixels per plane, ` +
         `received ${w.height * w.width}`,
     );
+  }
+  const dims = [
+    ['dilationH', 'row', firstEmpty(w.height, w.kernelH, w.padH, w.strideH, w.dilationH)],
+    ['dilationW', 'column', firstEmpty(w.width, w.kernelW, w.padW, w.strideW, w.dilationW)],
+  ] as const;
+  for (const [name, what, empty] of dims) {
+    if (empty >= 0) {
+      throw rangeError(
+        at(method, name),
+        `a dilation whose every window holds a ${what} of the input (window ${empty} holds ` +
+          'padding alone)',
+        name === 'dilationH' ? w.dilationH : w.dilationW,
+      );
+    }
   }
   return w;
 }
@@ -221,20 +268,30 @@ function col2im(
   x.set(sums);
 }
 
-/** Calls visit(o, pixels) for every output o of a pool: the in-plane pixels of its window. */
-function forEachWindow(planes: number, w: Window, visit: (o: number, pixels: number[]) => void) {
+/**
+ * Calls visit(o, pixels, padded) for every output o of a pool: the in-plane pixels of its
+ * window (taps dilation apart), and how many of its taps lie inside the padded input, up to
+ * height + padH and width + padW (PyTorch's pool_size: ceilMode's windows may reach past it).
+ */
+function forEachWindow(
+  planes: number,
+  w: Window,
+  visit: (o: number, pixels: number[], padded: number) => void,
+) {
   for (let p = 0; p < planes; p++) {
     for (let oh = 0; oh < w.outH; oh++) {
       for (let ow = 0; ow < w.outW; ow++) {
         const pixels: number[] = [];
+        let padded = 0;
         for (let i = 0; i < w.kernelH; i++) {
           for (let j = 0; j < w.kernelW; j++) {
-            const ih = oh * w.strideH - w.padH + i;
-            const iw = ow * w.strideW - w.padW + j;
+            const ih = oh * w.strideH - w.padH + i * w.dilationH;
+            const iw = ow * w.strideW - w.padW + j * w.dilationW;
+            if (ih < w.height + w.padH && iw < w.width + w.padW) padded++;
             if (ih >= 0 && ih < w.height && iw >= 0 && iw < w.width) pixels.push(ih * w.width + iw);
           }
         }
-        visit((p * w.outH + oh) * w.outW + ow, pixels);
+        visit((p * w.outH + oh) * w.outW + ow, pixels, padded);
       }
     }
   }
@@ -251,21 +308,19 @@ function maxPool2dForward(
   padW: number,
   strideH: number,
   strideW: number,
+  dilationH: number,
+  dilationW: number,
+  ceilMode: boolean,
   y: FloatArray,
   argmax: Int32Array,
 ): void {
   const method = 'maxPool2dForward';
   checkSize(method, 'planes', planes);
-  const w = checkPoolWindow(method, [
-    height,
-    width,
-    kernelH,
-    kernelW,
-    padH,
-    padW,
-    strideH,
-    strideW,
-  ]);
+  const w = checkPoolWindow(
+    method,
+    [height, width, kernelH, kernelW, padH, padW, strideH, strideW, dilationH, dilationW, ceilMode],
+    true,
+  );
   const plane = w.height * w.width;
   checkArray(method, 'x', x, planes * plane);
   checkArray(method, 'y', y, planes * w.outH * w.outW);
@@ -297,20 +352,18 @@ function maxPool2dBackward(
   padW: number,
   strideH: number,
   strideW: number,
+  dilationH: number,
+  dilationW: number,
+  ceilMode: boolean,
   gx: FloatArray,
 ): void {
   const method = 'maxPool2dBackward';
   checkSize(method, 'planes', planes);
-  const w = checkPoolWindow(method, [
-    height,
-    width,
-    kernelH,
-    kernelW,
-    padH,
-    padW,
-    strideH,
-    strideW,
-  ]);
+  const w = checkPoolWindow(
+    method,
+    [height, width, kernelH, kernelW, padH, padW, strideH, strideW, dilationH, dilationW, ceilMode],
+    true,
+  );
   const plane = w.height * w.width;
   const out = planes * w.outH * w.outW;
   checkArray(method, 'gy', gy, out);
@@ -332,9 +385,19 @@ function maxPool2dBackward(
   gx.set(sums);
 }
 
-/** The divisor of a window: the whole kernel with countIncludePad, else its pixels. */
-function divisor(w: Window, pixels: number[], countIncludePad: boolean): number {
-  return countIncludePad ? w.kernelH * w.kernelW : pixels.length;
+/** The average pools' arguments after the window: checked, the divisor override 0 for none. */
+function checkAvgOptions(method: string, countIncludePad: boolean, divisorOverride: number) {
+  checkBoolean(method, 'countIncludePad', countIncludePad);
+  checkDim(method, 'divisorOverride', divisorOverride, 0);
+}
+
+/**
+ * PyTorch's divisor of a window: the override when not 0, else its taps inside the padded
+ * input with countIncludePad, or its pixels without.
+ */
+function divisor(pixels: number[], padded: number, countIncludePad: boolean, override: number) {
+  if (override !== 0) return override;
+  return countIncludePad ? padded : pixels.length;
 }
 
 function avgPool2dForward(
@@ -348,32 +411,29 @@ function avgPool2dForward(
   padW: number,
   strideH: number,
   strideW: number,
+  ceilMode: boolean,
   countIncludePad: boolean,
+  divisorOverride: number,
   y: FloatArray,
 ): void {
   const method = 'avgPool2dForward';
   checkSize(method, 'planes', planes);
-  const w = checkPoolWindow(method, [
-    height,
-    width,
-    kernelH,
-    kernelW,
-    padH,
-    padW,
-    strideH,
-    strideW,
-  ]);
-  checkBoolean(method, 'countIncludePad', countIncludePad);
+  const w = checkPoolWindow(
+    method,
+    [height, width, kernelH, kernelW, padH, padW, strideH, strideW, ceilMode],
+    false,
+  );
+  checkAvgOptions(method, countIncludePad, divisorOverride);
   const plane = w.height * w.width;
   checkArray(method, 'x', x, planes * plane);
   checkArray(method, 'y', y, planes * w.outH * w.outW);
 
   const spots = w.outH * w.outW;
-  forEachWindow(planes, w, (o, pixels) => {
+  forEachWindow(planes, w, (o, pixels, padded) => {
     const base = Math.floor(o / spots) * plane;
     let sum = 0;
     for (const pixel of pixels) sum += x[base + pixel];
-    y[o] = sum / divisor(w, pixels, countIncludePad);
+    y[o] = sum / divisor(pixels, padded, countIncludePad, divisorOverride);
   });
 }
 
@@ -388,31 +448,28 @@ function avgPool2dBackward(
   padW: number,
   strideH: number,
   strideW: number,
+  ceilMode: boolean,
   countIncludePad: boolean,
+  divisorOverride: number,
   gx: FloatArray,
 ): void {
   const method = 'avgPool2dBackward';
   checkSize(method, 'planes', planes);
-  const w = checkPoolWindow(method, [
-    height,
-    width,
-    kernelH,
-    kernelW,
-    padH,
-    padW,
-    strideH,
-    strideW,
-  ]);
-  checkBoolean(method, 'countIncludePad', countIncludePad);
+  const w = checkPoolWindow(
+    method,
+    [height, width, kernelH, kernelW, padH, padW, strideH, strideW, ceilMode],
+    false,
+  );
+  checkAvgOptions(method, countIncludePad, divisorOverride);
   const plane = w.height * w.width;
   checkArray(method, 'gy', gy, planes * w.outH * w.outW);
   checkArray(method, 'gx', gx, planes * plane);
 
   const spots = w.outH * w.outW;
   const sums = new Float64Array(planes * plane);
-  forEachWindow(planes, w, (o, pixels) => {
+  forEachWindow(planes, w, (o, pixels, padded) => {
     const base = Math.floor(o / spots) * plane;
-    const g = gy[o] / divisor(w, pixels, countIncludePad);
+    const g = gy[o] / divisor(pixels, padded, countIncludePad, divisorOverride);
     for (const pixel of pixels) sums[base + pixel] += g;
   });
   gx.set(sums);

@@ -44,4 +44,12 @@ export { clipGradNorm_, clipGradValue_, type ClipGradNormOptions } from './clip'
 export { Embedding, type IndexInput } from './embedding';
 export { RNN, LSTM, GRU, type RecurrentOptions } from './recurrent';
 export { Conv1d, Conv2d, type Conv1dOptions, type Conv2dOptions } from './conv';
-export { MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Flatten, type Pool2dOptions } from './pool';
+export {
+  MaxPool2d,
+  AvgPool2d,
+  AdaptiveAvgPool2d,
+  Flatten,
+  type Pool2dOptions,
+  type MaxPool2dOptions,
+  type AvgPool2dOptions,
+} from './pool';

@@ -1,56 +1,61 @@
 import type { Tensor } from '../tensor';
-import { checkInt, typeError } from '../errors';
+import { checkInt } from '../errors';
 import {
   adaptiveAvgPool2d,
   avgPool2d,
   checkOutputSize,
-  checkPoolOptions,
   maxPool2d,
+  poolGeometry,
 } from '../autograd/ops-pool';
-import { pair } from '../autograd/ops-conv';
+import type { AvgPool2dOptions, MaxPool2dOptions, Pool2dOptions } from '../autograd/ops-pool';
 import type { Size2 } from '../autograd/ops-conv';
 import { flatten } from '../autograd/ops-shape';
 import { Module } from './module';
 
-export interface Pool2dOptions {
-  /** Step between windows (default: the kernel size). */
-  stride?: Size2;
-  /** Padding on each side, at most half the kernel (default 0). */
-  padding?: Size2;
-}
+export type { AvgPool2dOptions, MaxPool2dOptions, Pool2dOptions };
 
 /**
- * The maximum of each window, PyTorch's `nn.MaxPool2d` (stride defaults to the kernel size).
+ * The maximum of each window, PyTorch's `nn.MaxPool2d` (stride defaults to the kernel size;
+ * dilation and ceilMode as PyTorch's dilation and ceil_mode).
  *
  * @example
  * new MaxPool2d(2).forward(zeros([8, 16, 28, 28])).shape; // [8, 16, 14, 14]
+ * new MaxPool2d(3, { stride: 2, ceilMode: true }).forward(zeros([1, 64, 112, 112])).shape;
+ * // [1, 64, 56, 56]
  */
 export class MaxPool2d extends Module {
   readonly kernelSize: [number, number];
   readonly stride: [number, number];
   readonly padding: [number, number];
+  readonly dilation: [number, number];
+  readonly ceilMode: boolean;
 
-  constructor(kernelSize: Size2, options: Pool2dOptions = {}) {
+  constructor(kernelSize: Size2, options: MaxPool2dOptions = {}) {
     super();
-    checkPoolOptions('MaxPool2d', options, false);
-    const { stride, padding } = options;
-    this.kernelSize = pair('MaxPool2d(kernelSize)', kernelSize, null, 1);
-    this.stride = pair('MaxPool2d(stride)', stride ?? this.kernelSize, 1, 1);
-    this.padding = pair('MaxPool2d(padding)', padding, 0, 0);
+    const g = poolGeometry('MaxPool2d', kernelSize, options);
+    this.kernelSize = g.kernel;
+    this.stride = g.stride;
+    this.padding = g.pad;
+    this.dilation = g.dilation;
+    this.ceilMode = g.ceilMode;
   }
 
   forward(x: Tensor): Tensor {
-    return maxPool2d(x, this.kernelSize, { stride: this.stride, padding: this.padding });
+    const { stride, padding, dilation, ceilMode } = this;
+    return maxPool2d(x, this.kernelSize, { stride, padding, dilation, ceilMode });
   }
 
   protected override extraRepr(): string {
-    return `${poolRepr(this)}, dilation=1, ceil_mode=False`;
+    const show = (v: number[]) => (v[0] === v[1] ? `${v[0]}` : `(${v.join(', ')})`);
+    const ceil = this.ceilMode ? 'True' : 'False';
+    return `${poolRepr(this)}, dilation=${show(this.dilation)}, ceil_mode=${ceil}`;
   }
 }
 
 /**
  * The mean of each window, PyTorch's `nn.AvgPool2d` (stride defaults to the kernel size;
- * padding counts in the divisor unless countIncludePad is false).
+ * ceilMode, countIncludePad and divisorOverride as PyTorch's ceil_mode, count_include_pad and
+ * divisor_override).
  *
  * @example
  * new AvgPool2d(2).forward(zeros([8, 16, 28, 28])).shape; // [8, 16, 14, 14]
@@ -59,24 +64,27 @@ export class AvgPool2d extends Module {
   readonly kernelSize: [number, number];
   readonly stride: [number, number];
   readonly padding: [number, number];
+  readonly ceilMode: boolean;
   readonly countIncludePad: boolean;
+  readonly divisorOverride: number | null;
 
-  constructor(kernelSize: Size2, options: Pool2dOptions & { countIncludePad?: boolean } = {}) {
+  constructor(kernelSize: Size2, options: AvgPool2dOptions = {}) {
     super();
-    checkPoolOptions('AvgPool2d', options, true);
-    const { stride, padding, countIncludePad = true } = options;
-    this.kernelSize = pair('AvgPool2d(kernelSize)', kernelSize, null, 1);
-    this.stride = pair('AvgPool2d(stride)', stride ?? this.kernelSize, 1, 1);
-    this.padding = pair('AvgPool2d(padding)', padding, 0, 0);
-    if (typeof countIncludePad !== 'boolean') {
-      throw typeError('AvgPool2d(countIncludePad)', 'a boolean', countIncludePad);
-    }
-    this.countIncludePad = countIncludePad;
+    const g = poolGeometry('AvgPool2d', kernelSize, options);
+    this.kernelSize = g.kernel;
+    this.stride = g.stride;
+    this.padding = g.pad;
+    this.ceilMode = g.ceilMode;
+    this.countIncludePad = g.countIncludePad;
+    this.divisorOverride = g.divisorOverride === 0 ? null : g.divisorOverride;
   }
 
   forward(x: Tensor): Tensor {
-    const { stride, padding, countIncludePad } = this;
-    return avgPool2d(x, this.kernelSize, { stride, padding, countIncludePad });
+    const { stride, padding, ceilMode, countIncludePad, divisorOverride } = this;
+    return avgPool2d(x, this.kernelSize, {
+      ...{ stride, padding, ceilMode },
+      ...{ countIncludePad, divisorOverride },
+    });
   }
 
   protected override extraRepr(): string {

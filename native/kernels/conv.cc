@@ -182,31 +182,46 @@ void col2im(const float* col, int64_t batch, int64_t channels, const Window& w, 
 }
 
 // ---------------------------------------------------------------------------------------------
-// Pools. Each output's window is [oh * stride - pad, + kernel) clipped to the plane.
+// Pools. Each output's window is [oh * stride - pad, + dilation (kernel - 1) + 1) clipped to
+// the plane.
 
 namespace {
 
+// An average pool's window clipped to the plane, and PyTorch's pool_size: its cells inside the
+// padded input, the padding past height + pad_h (which only ceil_mode reaches) left out.
 struct Clip {
   int64_t h0, h1, w0, w1;
+  int64_t padded;
 };
 
 Clip clip(const Window& w, int64_t oh, int64_t ow) {
   const int64_t h0 = oh * w.stride_h - w.pad_h, w0 = ow * w.stride_w - w.pad_w;
-  return {std::max<int64_t>(h0, 0), std::min(h0 + w.kernel_h, w.height), std::max<int64_t>(w0, 0),
-          std::min(w0 + w.kernel_w, w.width)};
+  const int64_t h1 = std::min(h0 + w.kernel_h, w.height + w.pad_h);
+  const int64_t w1 = std::min(w0 + w.kernel_w, w.width + w.pad_w);
+  return {std::max<int64_t>(h0, 0), std::min(h1, w.height), std::max<int64_t>(w0, 0),
+          std::min(w1, w.width), (h1 - h0) * (w1 - w0)};
 }
 
-// count_include_pad divides by the whole window (which never reaches past the padding without
-// ceil_mode), otherwise by the pixels inside the input.
-double divisor(const Window& w, const Clip& r, bool count_include_pad) {
-  if (count_include_pad) return static_cast<double>(w.kernel_h * w.kernel_w);
+// PyTorch's divisor: the override when given (not 0), else the window's cells inside the padded
+// input with count_include_pad, or its pixels inside the input without.
+double divisor(const Clip& r, bool count_include_pad, int64_t divisor_override) {
+  if (divisor_override != 0) return static_cast<double>(divisor_override);
+  if (count_include_pad) return static_cast<double>(r.padded);
   return static_cast<double>((r.h1 - r.h0) * (r.w1 - r.w0));
 }
 
-// The pool of (nearly) every CNN, which has its own paths.
+// The pool of (nearly) every CNN, which has its own paths: 2x2 windows at stride 2, neither
+// padded nor dilated, all inside the plane (ceil_mode on an odd size adds one that is not).
 bool is_2x2_stride2(const Window& w) {
   return w.kernel_h == 2 && w.kernel_w == 2 && w.stride_h == 2 && w.stride_w == 2 && w.pad_h == 0 &&
-         w.pad_w == 0;
+         w.pad_w == 0 && w.dilation_h == 1 && w.dilation_w == 1 && 2 * w.out_h() <= w.height &&
+         2 * w.out_w() <= w.width;
+}
+
+// The first tap of a window starting at `start` (maybe in the padding) inside [0, size): the
+// binding checks that there is one.
+int64_t first_inside(int64_t start, int64_t dilation) {
+  return start + first_at_least(-start, dilation) * dilation;
 }
 
 // One pixel of a window against the best so far: it wins when greater, or when NaN (the last
@@ -308,23 +323,27 @@ void max_pool2d_forward(const float* x, int64_t planes, const Window& w, float* 
     for (int64_t oh = 0; oh < out_h; oh++) {
       // Step 1: each window of the output row starts at its first pixel inside the plane.
       const int64_t h0 = oh * w.stride_h - w.pad_h;
-      const int64_t h_lo = std::max<int64_t>(h0, 0), h_hi = std::min(h0 + w.kernel_h, w.height);
+      const int64_t ki_lo = first_at_least(-h0, w.dilation_h);
+      const int64_t h_first = h0 + ki_lo * w.dilation_h;
       for (int64_t ow = 0; ow < out_w; ow++) {
         best[ow] = -std::numeric_limits<float>::infinity();
-        where[ow] =
-            static_cast<int32_t>(h_lo * w.width + std::max<int64_t>(ow * w.stride_w - w.pad_w, 0));
+        where[ow] = static_cast<int32_t>(h_first * w.width +
+                                         first_inside(ow * w.stride_w - w.pad_w, w.dilation_w));
       }
 
       // Step 2: every window of the row at once, one kernel tap at a time, in the order of
       // the pixels within a window (row by row), so ties keep the first maximum and the last
       // NaN wins. The loop over the windows has no branch to mispredict: on real activations
       // which pixel wins is a coin toss.
-      for (int64_t ih = h_lo; ih < h_hi; ih++) {
+      for (int64_t ki = ki_lo; ki < w.kernel_h; ki++) {
+        const int64_t ih = h0 + ki * w.dilation_h;
+        if (ih >= w.height) break;
         const float* row = src + ih * w.width;
         for (int64_t kj = 0; kj < w.kernel_w; kj++) {
-          const Span in = inside(kj - w.pad_w, w.stride_w, w.width, out_w);
+          const int64_t off = kj * w.dilation_w - w.pad_w;
+          const Span in = inside(off, w.stride_w, w.width, out_w);
           for (int64_t ow = in.lo; ow < in.hi; ow++) {
-            const int64_t iw = ow * w.stride_w + kj - w.pad_w;
+            const int64_t iw = ow * w.stride_w + off;
             const float v = row[iw];
             const bool take = v > best[ow] || v != v;
             best[ow] = take ? v : best[ow];
@@ -444,7 +463,7 @@ void max_pool2d_backward(const float* gy, const int32_t* argmax, int64_t planes,
 }
 
 void avg_pool2d_forward(const float* x, int64_t planes, const Window& w, bool count_include_pad,
-                        float* y) {
+                        int64_t divisor_override, float* y) {
   const int64_t out_h = w.out_h(), out_w = w.out_w();
   const int64_t plane = w.height * w.width;
   for (int64_t p = 0; p < planes; p++) {
@@ -458,14 +477,14 @@ void avg_pool2d_forward(const float* x, int64_t planes, const Window& w, bool co
           for (int64_t iw = r.w0; iw < r.w1; iw++) sum += src[ih * w.width + iw];
         }
         y[(p * out_h + oh) * out_w + ow] =
-            static_cast<float>(sum / divisor(w, r, count_include_pad));
+            static_cast<float>(sum / divisor(r, count_include_pad, divisor_override));
       }
     }
   }
 }
 
 void avg_pool2d_backward(const float* gy, int64_t planes, const Window& w, bool count_include_pad,
-                         float* gx) {
+                         int64_t divisor_override, float* gx) {
   const int64_t out_h = w.out_h(), out_w = w.out_w();
   const int64_t plane = w.height * w.width;
   std::fill(gx, gx + planes * plane, 0.0f);
@@ -475,7 +494,7 @@ void avg_pool2d_backward(const float* gy, int64_t planes, const Window& w, bool 
       for (int64_t ow = 0; ow < out_w; ow++) {
         const Clip r = clip(w, oh, ow);
         const float g = static_cast<float>(gy[(p * out_h + oh) * out_w + ow] /
-                                           divisor(w, r, count_include_pad));
+                                           divisor(r, count_include_pad, divisor_override));
         for (int64_t ih = r.h0; ih < r.h1; ih++) {
           for (int64_t iw = r.w0; iw < r.w1; iw++) dst[ih * w.width + iw] += g;
         }

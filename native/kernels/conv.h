@@ -12,20 +12,28 @@
 
 namespace nodegrad {
 
-// The shape of a sliding window over [height, width] planes, PyTorch's parameters.
+// The shape of a sliding window over [height, width] planes, PyTorch's parameters. ceil_mode
+// (pools only) rounds the output size up, as PyTorch's ceil_mode.
 struct Window {
   int64_t height, width;
   int64_t kernel_h, kernel_w;
   int64_t pad_h, pad_w;
   int64_t stride_h, stride_w;
   int64_t dilation_h, dilation_w;
+  bool ceil_mode = false;
 
-  // floor((size + 2 pad - dilation (kernel - 1) - 1) / stride) + 1, PyTorch's output size.
-  int64_t out_h() const {
-    return (height + 2 * pad_h - dilation_h * (kernel_h - 1) - 1) / stride_h + 1;
-  }
-  int64_t out_w() const {
-    return (width + 2 * pad_w - dilation_w * (kernel_w - 1) - 1) / stride_w + 1;
+  int64_t out_h() const { return out_size(height, kernel_h, pad_h, stride_h, dilation_h); }
+  int64_t out_w() const { return out_size(width, kernel_w, pad_w, stride_w, dilation_w); }
+
+  // PyTorch's output size: floor((size + 2 pad - dilation (kernel - 1) - 1) / stride) + 1, or
+  // with ceil_mode rounded up, less the last window when it would start in the right padding
+  // ((out - 1) * stride >= size + pad). The binding keeps the numerator non-negative.
+  int64_t out_size(int64_t size, int64_t kernel, int64_t pad, int64_t stride,
+                   int64_t dilation) const {
+    const int64_t room = size + 2 * pad - dilation * (kernel - 1) - 1;
+    int64_t out = (room + (ceil_mode ? stride - 1 : 0)) / stride + 1;
+    if (ceil_mode && (out - 1) * stride >= size + pad) out--;
+    return out;
   }
 };
 
@@ -39,8 +47,9 @@ void im2col(const float* x, int64_t batch, int64_t channels, const Window& w, fl
 void col2im(const float* col, int64_t batch, int64_t channels, const Window& w, float* x);
 
 // x: [planes, height, width]; y, argmax: [planes, out_h, out_w]. The maximum of each window
-// (padding is -infinity) and its index in the plane (row * width + column); a NaN counts as the
-// maximum, the last one in the window winning, as in PyTorch. Dilation must be 1.
+// (padding is -infinity; its taps dilation apart, windows past the input clipped) and its index
+// in the plane (row * width + column); a NaN counts as the maximum, the last one in the window
+// winning, as in PyTorch. Every window must hold a pixel of the input (the binding checks).
 void max_pool2d_forward(const float* x, int64_t planes, const Window& w, float* y, int32_t* argmax);
 
 // gy, argmax: [planes, out_h, out_w]; gx: [planes, height, width]. gx = the sum of gy into the
@@ -49,14 +58,15 @@ void max_pool2d_backward(const float* gy, const int32_t* argmax, int64_t planes,
                          float* gx);
 
 // x: [planes, height, width]; y: [planes, out_h, out_w]. The mean of each window: the sum of
-// the pixels inside the input divided by kernel_h * kernel_w when count_include_pad, else by
-// their count. Dilation must be 1.
+// the pixels inside the input divided by divisor_override when not 0, else as PyTorch: by the
+// window's cells inside the padded input (height + pad_h, not what ceil_mode adds past it)
+// when count_include_pad, otherwise by its pixels. Dilation must be 1.
 void avg_pool2d_forward(const float* x, int64_t planes, const Window& w, bool count_include_pad,
-                        float* y);
+                        int64_t divisor_override, float* y);
 
 // gy: [planes, out_h, out_w]; gx: [planes, height, width]. Each window's gradient divided by
-// its divisor and added to its pixels inside the input.
+// its divisor (as the forward pass's) and added to its pixels inside the input.
 void avg_pool2d_backward(const float* gy, int64_t planes, const Window& w, bool count_include_pad,
-                         float* gx);
+                         int64_t divisor_override, float* gx);
 
 }  // namespace nodegrad
