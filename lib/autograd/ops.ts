@@ -29,10 +29,20 @@ function broadcastOp(
   return out;
 }
 
+/** The most dimensions binaryForward takes (Backend.binaryForward, the addon's arrays). */
+const MAX_BROADCAST_DIMS = 8;
+
 function binary(op: BinaryOp, aIn: Tensor, bIn: Tensor | number): Tensor {
   const a = checkTensor(op, aIn);
   const b = operand(op, bIn, a);
   const shape = broadcastShapes(op, a.shape, b.shape);
+  if (shape.length > MAX_BROADCAST_DIMS) {
+    // Checked here so that the error names the op called, not the kernel behind it.
+    const received = `${shapeString(a.shape)} and ${shapeString(b.shape)}`;
+    throw new RangeError(
+      `${op}: expected shapes of at most ${MAX_BROADCAST_DIMS} dimensions, received ${received}`,
+    );
+  }
   const out = new Tensor(broadcastOp(op, a.data, a.shape, b.data, b.shape, shape), shape);
 
   return record(out, op, [a, b], (g) => {

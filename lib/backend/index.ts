@@ -283,6 +283,10 @@ export function simd(level?: string): SimdLevel {
     }
     return 'scalar';
   }
+  // Checked here so that the error names simd(level), not the addon's setSimd.
+  if (level !== undefined && !['scalar', 'avx2', 'avx512'].includes(level)) {
+    throw rangeError('simd(level)', 'one of "scalar", "avx2", "avx512"', level);
+  }
   if (level !== undefined) backend.setSimd(level);
   return backend.simd();
 }

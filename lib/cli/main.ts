@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
- * The `nodegrad` command: train, evaluate and predict with the MNIST perceptron.
+ * The `nodegrad` command: train, evaluate and predict with the MNIST networks (an MLP, a CNN
+ * and an LSTM), and train a character-level GPT on a text.
  *
- *   nodegrad train mnist [--epochs 10] [--batch-size 64] [--lr 0.03] ...
+ *   nodegrad train mnist [--model mlp|cnn|lstm] [--epochs 10] [--batch-size 64] ...
  *   nodegrad evaluate --model mnist-mlp.safetensors
  *   nodegrad predict --model mnist-mlp.safetensors --index 17
  *   nodegrad doctor [--json]
@@ -19,7 +20,7 @@ import { addDoctorCommand } from './doctor';
 import { backendOption, count, describeBackend, integer, positive, useBackend } from './options';
 import { isTextTraining, textProgram } from './text-command';
 import { evaluateMnist, predictMnist, trainMnist } from './mnist-job';
-import { MNIST_MODELS, type MnistModelName } from './mnist-models';
+import { MNIST_MODELS, type MnistModel, type MnistModelName } from './mnist-models';
 import type { OptimizerName } from './mnist-job';
 
 /** Where the command writes: the process's streams, or buffers in tests. */
@@ -40,10 +41,10 @@ interface TrainFlags {
   batchSize: number;
   lr?: number;
   momentum: number;
-  optimizer: OptimizerName;
+  optimizer?: OptimizerName;
   seed: number;
   backend?: BackendName;
-  out: string;
+  out?: string;
   trainSize: number;
   progress?: boolean;
 }
@@ -76,21 +77,43 @@ export async function main(args: string[], io: CliIO = process): Promise<number>
   }
 }
 
+const EXAMPLES = `
+Examples:
+  nodegrad train mnist --model cnn     saves mnist-cnn.safetensors
+  nodegrad evaluate --model mnist-cnn.safetensors
+  nodegrad predict --model mnist-cnn.safetensors --index 17
+  nodegrad train text --out gpt.safetensors
+  nodegrad train mnist --help          the options of train mnist
+  nodegrad train text --help           the options of train text`;
+
 function buildProgram(io: CliIO, print: (line?: string) => void): Command {
   const program = new Command('nodegrad')
-    .description('Train neural networks in Node.js: the MNIST perceptron from the command line.')
+    .description(
+      'Train neural networks in Node.js from the command line: MNIST digit classifiers (an ' +
+        'MLP, a CNN, an LSTM) and a character-level GPT on a text.',
+    )
     .version(packageVersion())
     .exitOverride()
     .configureOutput({
       writeOut: (text) => io.stdout.write(text),
       writeErr: (text) => io.stderr.write(text),
     })
-    .showHelpAfterError('(run nodegrad --help for usage)');
+    .showHelpAfterError('(run nodegrad --help for usage)')
+    .addHelpText('after', EXAMPLES);
 
   program
     .command('train')
-    .description('train the 784-256-128-10 ReLU perceptron on the MNIST digits and save it')
-    .argument('<dataset>', 'the dataset to train on (mnist)', dataset)
+    .summary('train a network: mnist (--model mlp, cnn or lstm) or text (a character-level GPT)')
+    .description(
+      'train mnist: a digit classifier (--model mlp, cnn or lstm) on the MNIST digits, saved ' +
+        'for evaluate and predict; train text: a character-level GPT on a text file or Moby ' +
+        'Dick (its options: nodegrad train text --help)',
+    )
+    .argument(
+      '<dataset>',
+      'mnist (the options below) or text (options of its own: nodegrad train text --help)',
+      dataset,
+    )
     .addOption(
       new Option(
         '--model <name>',
@@ -103,45 +126,54 @@ function buildProgram(io: CliIO, print: (line?: string) => void): Command {
     .option('--batch-size <n>', 'digits per batch', integer(1), 64)
     .option(
       '--lr <rate>',
-      'learning rate (default: 0.03 for sgd, 0.001 for adam and adamw)',
+      `learning rate (default: ${perModel((spec) => spec.lr)}; with --optimizer given, ` +
+        `${byValue(Object.entries(DEFAULT_LR))})`,
       positive,
     )
     .option('--momentum <m>', 'SGD momentum', fraction, 0.9)
     .addOption(
-      new Option('--optimizer <name>', 'optimizer')
-        .choices(['sgd', 'adam', 'adamw'])
-        .default('sgd'),
+      new Option(
+        '--optimizer <name>',
+        `optimizer (default: ${perModel((spec) => spec.optimizer)})`,
+      ).choices(['sgd', 'adam', 'adamw']),
     )
     .option('--seed <n>', 'seed of the initial weights and the shuffling', integer(0), 0)
     .addOption(backendOption())
-    .option('--out <file>', 'where to save the weights (safetensors)', 'mnist-mlp.safetensors')
+    .option(
+      '--out <file>',
+      'where to save the weights (safetensors; default: mnist-<model>.safetensors)',
+    )
     .option('--train-size <n>', 'training digits, from the first (at most 8000)', integer(1), 8000)
     .option('--progress', 'show a progress bar (the default when stderr is a terminal)')
     .option('--no-progress', 'hide the progress bar')
-    .action(async (_dataset: string, flags: TrainFlags, command: Command) => {
-      if (flags.optimizer !== 'sgd' && command.getOptionValueSource('momentum') === 'cli') {
+    .action(async (_dataset: string, given: TrainFlags, command: Command) => {
+      const spec = MNIST_MODELS[given.model];
+      // Each network brings its own optimizer, rate and file name; a named optimizer, its rate.
+      const optimizer = given.optimizer ?? spec.optimizer;
+      const lr = given.lr ?? (given.optimizer ? DEFAULT_LR[optimizer] : spec.lr);
+      const flags = {
+        ...given,
+        optimizer,
+        lr,
+        out: given.out ?? `mnist-${given.model}.safetensors`,
+      };
+      if (optimizer !== 'sgd' && command.getOptionValueSource('momentum') === 'cli') {
+        const received = given.optimizer
+          ? `--optimizer ${optimizer}`
+          : `--model ${given.model}, which trains with ${optimizer}`;
         throw new RangeError(
-          `--momentum: expected --optimizer sgd (Adam and AdamW have betas), received ` +
-            `--optimizer ${flags.optimizer}`,
+          `--momentum: expected --optimizer sgd (Adam and AdamW have betas), received ${received}`,
         );
       }
       useBackend(flags.backend);
-      const spec = MNIST_MODELS[flags.model];
-      // A network other than the perceptron brings its own optimizer, rate and file name.
-      const given = (option: string) => command.getOptionValueSource(option) === 'cli';
-      if (flags.model !== 'mlp' && !given('optimizer')) flags.optimizer = spec.optimizer;
-      if (flags.model !== 'mlp' && !given('out')) flags.out = `mnist-${flags.model}.safetensors`;
-      const modelLr = flags.model !== 'mlp' && !given('optimizer') ? spec.lr : undefined;
-      const lr = flags.lr ?? modelLr ?? DEFAULT_LR[flags.optimizer];
       const result = await trainMnist({
         ...flags,
-        lr,
         progress: flags.progress ?? process.stderr.isTTY === true,
         signal: io.signal,
         onStart: (trainSize) =>
           print(
             `training a ${spec.description} on ${count(trainSize)} digits, ` +
-              `${describeBackend()}, ${describeOptimizer({ ...flags, lr })}` +
+              `${describeBackend()}, ${describeOptimizer(flags)}` +
               `${spec.cosine ? ' (cosine schedule)' : ''}, ` +
               `batch ${flags.batchSize}`,
           ),
@@ -150,7 +182,7 @@ function buildProgram(io: CliIO, print: (line?: string) => void): Command {
       const correct = Math.round(result.testAccuracy * result.testSize);
       print(
         `test accuracy ${percent(result.testAccuracy)} ` +
-          `(${correct} of ${count(result.testSize)} held-out digits)`,
+          `(${count(correct)} of ${count(result.testSize)} held-out digits)`,
       );
       print(`saved the weights to ${flags.out}`);
     });
@@ -158,14 +190,15 @@ function buildProgram(io: CliIO, print: (line?: string) => void): Command {
   program
     .command('evaluate')
     .description('print the test accuracy of saved weights on the held-out digits')
-    .requiredOption('--model <file>', 'weights saved by nodegrad train (safetensors)')
+    .requiredOption('--model <file>', 'weights saved by nodegrad train mnist (any --model)')
     .addOption(backendOption())
     .action(async (flags: { model: string; backend?: BackendName }) => {
       useBackend(flags.backend);
       const { loss, accuracy, samples } = await evaluateMnist(flags.model);
       const correct = Math.round(accuracy * samples);
       print(
-        `test accuracy ${percent(accuracy)} (${correct} of ${count(samples)} held-out digits), ` +
+        `test accuracy ${percent(accuracy)} (${count(correct)} of ${count(samples)} held-out ` +
+          `digits), ` +
           `loss ${loss.toFixed(4)}`,
       );
     });
@@ -173,7 +206,7 @@ function buildProgram(io: CliIO, print: (line?: string) => void): Command {
   program
     .command('predict')
     .description('print the digit the saved weights predict for a held-out image')
-    .requiredOption('--model <file>', 'weights saved by nodegrad train (safetensors)')
+    .requiredOption('--model <file>', 'weights saved by nodegrad train mnist (any --model)')
     .requiredOption('--index <n>', 'held-out image, from 0 (there are 2,000)', integer(0))
     .option('--probabilities', 'also print the probability of every digit')
     .addOption(backendOption())
@@ -193,7 +226,20 @@ function buildProgram(io: CliIO, print: (line?: string) => void): Command {
   return program;
 }
 
-function describeOptimizer(flags: TrainFlags & { lr: number }): string {
+/** "sgd for mlp, adam for lstm and cnn": a setting's default for each network, for the help. */
+function perModel(setting: (spec: MnistModel) => string | number): string {
+  return byValue(Object.entries(MNIST_MODELS).map(([name, spec]) => [name, setting(spec)]));
+}
+
+/** "0.03 for sgd, 0.001 for adam and adamw" from [name, value] pairs, in their order. */
+function byValue(pairs: [string, string | number][]): string {
+  const names = new Map<string, string[]>();
+  for (const [name, value] of pairs)
+    names.set(String(value), [...(names.get(String(value)) ?? []), name]);
+  return [...names].map(([value, them]) => `${value} for ${them.join(' and ')}`).join(', ');
+}
+
+function describeOptimizer(flags: { optimizer: OptimizerName; lr: number; momentum: number }) {
   const momentum = flags.optimizer === 'sgd' ? ` momentum ${flags.momentum}` : '';
   return `${flags.optimizer} lr ${flags.lr}${momentum}`;
 }

@@ -186,11 +186,32 @@ export function loadMlp(file: string): Module {
   try {
     dict = load(file);
   } catch (error) {
-    throw new Error(`cannot read model ${file}: ${(error as Error).message}`, { cause: error });
+    const message = (error as Error).message;
+    // "x.txt is not a safetensors file: ..." names the file already.
+    const named = message.startsWith(`${file} `)
+      ? message
+      : `cannot read model ${file}: ${message}`;
+    throw new Error(named, { cause: error });
   }
-  const model = MNIST_MODELS[modelOfStateDict(Object.keys(dict)) ?? 'mlp'].build();
+  const name = modelOfStateDict(Object.keys(dict));
+  if (name === null) throw new RangeError(`${file} ${notMnist(Object.keys(dict))}`);
+  const model = MNIST_MODELS[name].build();
   model.loadStateDict(dict);
   return model.eval();
+}
+
+/** What a file whose keys match no MNIST network holds, and what evaluate and predict take. */
+function notMnist(keys: readonly string[]): string {
+  const shown = keys.slice(0, 4).join(', ') + (keys.length > 4 ? ', …' : '');
+  const holds = keys.includes('tok_emb.weight')
+    ? 'holds a character-level GPT (nodegrad train text), not an MNIST network'
+    : keys.length === 0
+      ? 'holds no tensors'
+      : `holds no MNIST network: its keys are ${shown} (${keys.length} in all)`;
+  return (
+    `${holds}; evaluate and predict take the MNIST networks of nodegrad train mnist ` +
+    '(--model mlp, cnn or lstm)'
+  );
 }
 
 /** Loss and accuracy of a saved model on the held-out digits. */

