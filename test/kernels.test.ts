@@ -1271,6 +1271,13 @@ function sequenceCases() {
     [5, 33],
     [4, 64],
   ];
+  const SEQUENCES: [number, number, number][] = [
+    [1, 1, 1],
+    [3, 2, 7],
+    [5, 3, 17],
+    [4, 5, 33],
+    [0, 2, 3],
+  ];
   const INDICES: [number, number, number][] = [
     [1, 1, 1],
     [7, 5, 3],
@@ -1332,6 +1339,45 @@ function sequenceCases() {
           const gcPrev = copy(gc); // in place
           b.lstmCellBackward(gates, cPrev, c, gh, gcPrev, batch, hidden, dpre, gcPrev);
           return { dpre, gcPrev };
+        },
+      };
+    }),
+    // Whole sequences: the products' rounding (OpenBLAS's order against the reference's) passes
+    // through the recurrence, hence GEMM's tolerance. The last case has no steps.
+    lstmForward: SEQUENCES.map(([steps, batch, hidden]) => {
+      const [G, state] = [4 * hidden, (steps + 1) * batch * hidden];
+      const inputs = uniform(steps * batch * G, -2, 2);
+      const bias = uniform(G);
+      const wHh = uniform(G * hidden, -0.5, 0.5);
+      const initial = [uniform(batch * hidden), uniform(batch * hidden, -2, 2)];
+      return {
+        label: `steps=${steps} batch=${batch} hidden=${hidden}`,
+        tolerance: GEMM,
+        run: (b: Backend) => {
+          const gates = copy(inputs);
+          const [hs, cs] = [uniform(state), uniform(state)]; // every row past 0 is written
+          hs.set(initial[0]);
+          cs.set(initial[1]);
+          b.lstmForward(gates, bias, wHh, steps, batch, hidden, hs, cs);
+          return { gates, hs, cs };
+        },
+      };
+    }),
+    lstmBackward: SEQUENCES.map(([steps, batch, hidden]) => {
+      const [G, state] = [4 * hidden, batch * hidden];
+      const gates = uniform(steps * batch * G, 0.01, 0.99);
+      const cs = uniform((steps + 1) * state, -2, 2);
+      const wHh = uniform(G * hidden, -0.5, 0.5);
+      const gh0 = uniform(steps * state);
+      const gc0 = uniform(state);
+      return {
+        label: `steps=${steps} batch=${batch} hidden=${hidden}`,
+        tolerance: GEMM,
+        run: (b: Backend) => {
+          const [gh, gc] = [copy(gh0), copy(gc0)]; // both overwritten
+          const dGates = uniform(steps * batch * G); // every element is written
+          b.lstmBackward(gates, cs, wHh, gh, steps, batch, hidden, dGates, gc);
+          return { gh, gc, dGates };
         },
       };
     }),

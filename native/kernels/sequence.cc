@@ -129,6 +129,41 @@ void fill_sequence(KernelTable* t) {
 }  // namespace scalar
 
 // ---------------------------------------------------------------------------------------------
+// A whole LSTM layer through time: one gemm and one cell per step, at the active SIMD level.
+// Every product is batch x 4 hidden x hidden, far below gemm's one-thread limit.
+
+void lstm_forward(float* gates, const float* bias, const float* w_hh, int64_t steps, int64_t batch,
+                  int64_t hidden, float* hs, float* cs) {
+  if (batch == 0 || hidden == 0) return;  // nothing to write, however many steps
+  const KernelTable& k = kernels();
+  const int64_t width = 4 * hidden, state = batch * hidden;
+  const int b = static_cast<int>(batch), h = static_cast<int>(hidden), w = static_cast<int>(width);
+  for (int64_t t = 0; t < steps; t++) {
+    float* g = gates + t * batch * width;
+    gemm(false, true, b, w, h, 1.0f, hs + t * state, h, w_hh, h, 1.0f, g, w);
+    k.lstm_cell_forward(g, bias, cs + t * state, batch, hidden, g, cs + (t + 1) * state,
+                        hs + (t + 1) * state);
+  }
+}
+
+void lstm_backward(const float* gates, const float* cs, const float* w_hh, float* gh, int64_t steps,
+                   int64_t batch, int64_t hidden, float* dgates, float* gc) {
+  if (batch == 0 || hidden == 0) return;
+  const KernelTable& k = kernels();
+  const int64_t width = 4 * hidden, state = batch * hidden;
+  const int b = static_cast<int>(batch), h = static_cast<int>(hidden), w = static_cast<int>(width);
+  for (int64_t t = steps - 1; t >= 0; t--) {
+    float* dh = gh + t * state;
+    // The gradient of h_{t+1} (row t) from step t + 1, through W_hh.
+    if (t < steps - 1) {
+      gemm(false, false, b, h, w, 1.0f, dgates + (t + 1) * batch * width, w, w_hh, h, 1.0f, dh, h);
+    }
+    k.lstm_cell_backward(gates + t * batch * width, cs + t * state, cs + (t + 1) * state, dh, gc,
+                         batch, hidden, dgates + t * batch * width, gc);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Embedding: row copies, the same at every SIMD level.
 
 void embedding_forward(const float* weight, const int32_t* indices, int64_t n, int64_t dim,
