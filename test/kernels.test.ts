@@ -1381,6 +1381,24 @@ function sequenceCases() {
         },
       };
     }),
+    lstmParamGradients: [...SEQUENCES, [2, 3, 0] as const].map(([steps, batch, hidden], i) => {
+      const input = [3, 1, 28, 5, 2, 4][i];
+      const rows = steps * batch;
+      const dGates = uniform(rows * 4 * hidden);
+      const x = uniform(rows * input);
+      const hs = uniform(rows * hidden);
+      return {
+        label: `steps=${steps} batch=${batch} input=${input} hidden=${hidden}`,
+        tolerance: GEMM,
+        run: (b: Backend) => {
+          // Every element is written, even with no steps.
+          const [dWih, dWhh] = [uniform(4 * hidden * input), uniform(4 * hidden * hidden)];
+          const db = uniform(4 * hidden);
+          b.lstmParamGradients(dGates, x, hs, steps, batch, input, hidden, dWih, dWhh, db);
+          return { dWih, dWhh, db };
+        },
+      };
+    }),
     embeddingForward: INDICES.map(([n, num, dim]) => {
       const weight = uniform(num * dim);
       const indices = targetsFor(n, num);

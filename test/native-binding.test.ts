@@ -336,6 +336,21 @@ SPECS.lstmBackward = {
   ],
   args: () => [f(48), f(18), f(36), f(12), 2, 2, 3, f(48), f(6)],
 };
+SPECS.lstmParamGradients = {
+  params: [
+    ['dGates', 'f32'],
+    ['x', 'f32'],
+    ['hs', 'f32'],
+    ['steps', 'size'],
+    ['batch', 'size'],
+    ['input', 'size'],
+    ['hidden', 'size'],
+    ['dWih', 'f32'],
+    ['dWhh', 'f32'],
+    ['db', 'f32'],
+  ],
+  args: () => [f(48), f(8), f(12), 2, 2, 2, 3, f(24), f(36), f(12)],
+};
 SPECS.embeddingForward = {
   params: [
     ['weight', 'f32'],

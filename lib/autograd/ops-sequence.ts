@@ -96,8 +96,8 @@ export function lstmLayer(x: Tensor, h0: Tensor, c0: Tensor, w: LstmWeights): Ls
     backendFor(g).lstmBackward(gates, cs, w.wHh.data, gh, T, B, H, dGates, gc);
     recycle(gh);
     const grads = [
-      ...lstmInputGradients(dGates, gc, x, h0, c0, w, hs, T, B, H),
-      ...biasGradients(dGates, w, T * B),
+      ...stateGradients(dGates, gc, x, h0, c0, w, T, B, H),
+      ...parameterGradients(dGates, x, hs, w, T, B, H),
     ];
     recycle(dGates); // this function's own scratch, read for the last time above
     return grads;
@@ -131,51 +131,53 @@ function part(whole: Tensor, offset: number, shape: readonly number[]): Tensor {
   });
 }
 
-/** The gradients of x, h0, c0, W_ih and W_hh from those of the gates and of c0 (gc0). */
-function lstmInputGradients(
+/** The gradients of x, h0 and c0 from those of the gates and of c0 (gc0). */
+function stateGradients(
   dGates: FloatArray,
   gc0: FloatArray,
   x: Tensor,
   h0: Tensor,
   c0: Tensor,
   w: LstmWeights,
-  hs: FloatArray,
   T: number,
   B: number,
   H: number,
 ): (FloatArray | null)[] {
   const G = 4 * H;
   const I = x.shape[2];
-  const rows = T * B;
   let dx: FloatArray | null = null;
   let dh0: FloatArray | null = null;
-  let dWih: FloatArray | null = null;
-  let dWhh: FloatArray | null = null;
   if (x.requiresGrad) {
-    dx = allocOutput(dGates, rows * I); // dX = dG W_ih
-    matmulInto(false, false, rows, I, G, dGates, w.wIh.data, dx);
+    dx = allocOutput(dGates, T * B * I); // dX = dG W_ih
+    matmulInto(false, false, T * B, I, G, dGates, w.wIh.data, dx);
   }
   if (h0.requiresGrad) {
     dh0 = allocOutput(dGates, B * H); // dh0 = dG_0 W_hh
     matmulInto(false, false, B, H, G, dGates, w.wHh.data, dh0);
   }
-  if (w.wIh.requiresGrad) {
-    dWih = allocOutput(dGates, G * I); // dW_ih = dG^T X
-    matmulInto(true, false, G, I, rows, dGates, x.data, dWih);
-  }
-  if (w.wHh.requiresGrad) {
-    dWhh = allocOutput(dGates, G * H); // dW_hh = dG^T [h_0 ... h_{T-1}]
-    matmulInto(true, false, G, H, rows, dGates, hs, dWhh);
-  }
-  return [dx, dh0, c0.requiresGrad ? gc0 : null, dWih, dWhh];
+  return [dx, dh0, c0.requiresGrad ? gc0 : null];
 }
 
-/** Both biases enter as one sum, so both get the column sums of the gates' gradient. */
-function biasGradients(dGates: FloatArray, w: LstmWeights, rows: number): FloatArray[] {
-  const G = w.wHh.shape[0];
+/**
+ * The gradients of W_ih, W_hh and the biases, from those of the gates over every step at once:
+ * dW_ih = dG^T X, dW_hh = dG^T [h_0 ... h_{T-1}], and both biases (which enter as one sum) the
+ * column sums of dG.
+ */
+function parameterGradients(
+  dGates: FloatArray,
+  x: Tensor,
+  hs: FloatArray,
+  w: LstmWeights,
+  T: number,
+  B: number,
+  H: number,
+): (FloatArray | null)[] {
+  const [G, I] = [4 * H, x.shape[2]];
+  const dWih = allocOutput(dGates, G * I);
+  const dWhh = allocOutput(dGates, G * H);
   const db = allocLike(dGates, G);
-  backendFor(db).columnSum(dGates, rows, G, db);
-  const grads: FloatArray[] = [];
+  backendFor(dGates).lstmParamGradients(dGates, x.data, hs, T, B, I, H, dWih, dWhh, db);
+  const grads = [w.wIh.requiresGrad ? dWih : null, w.wHh.requiresGrad ? dWhh : null];
   if (w.bIh !== null) grads.push(db);
   if (w.bHh !== null) grads.push(db);
   return grads;

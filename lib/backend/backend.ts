@@ -344,6 +344,26 @@ export interface Backend extends LayerKernels, TransformerKernels, NormKernels, 
   ): void;
 
   /**
+   * The parameter gradients of an LSTM layer over all its steps, from lstmBackward's dGates
+   * [steps * batch, 4 * hidden]: dWih [4 * hidden, input] = dGates^T x for the layer's input x
+   * [steps * batch, input]; dWhh [4 * hidden, hidden] = dGates^T hs for hs [steps * batch,
+   * hidden], the states h_0..h_{steps-1}; db [4 * hidden], the column sums of dGates (the
+   * gradient of either bias).
+   */
+  lstmParamGradients(
+    dGates: FloatArray,
+    x: FloatArray,
+    hs: FloatArray,
+    steps: number,
+    batch: number,
+    input: number,
+    hidden: number,
+    dWih: FloatArray,
+    dWhh: FloatArray,
+    db: FloatArray,
+  ): void;
+
+  /**
    * out[r] = weight[indices[r]] for the n rows of out [n, dim], weight [num, dim]. An index
    * outside [0, num) throws RangeError.
    */

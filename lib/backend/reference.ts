@@ -1110,6 +1110,38 @@ function lstmBackward(
   }
 }
 
+function lstmParamGradients(
+  dGates: FloatArray,
+  x: FloatArray,
+  hs: FloatArray,
+  steps: number,
+  batch: number,
+  input: number,
+  hidden: number,
+  dWih: FloatArray,
+  dWhh: FloatArray,
+  db: FloatArray,
+): void {
+  const method = 'lstmParamGradients';
+  checkSize(method, 'steps', steps);
+  checkSize(method, 'batch', batch);
+  checkSize(method, 'input', input);
+  checkSize(method, 'hidden', hidden);
+  const [rows, G] = [steps * batch, 4 * hidden];
+  checkArray(method, 'dGates', dGates, rows * G);
+  checkArray(method, 'x', x, rows * input);
+  checkArray(method, 'hs', hs, rows * hidden);
+  checkArray(method, 'dWih', dWih, G * input);
+  checkArray(method, 'dWhh', dWhh, G * hidden);
+  checkArray(method, 'db', db, G);
+  if (G === 0) return;
+
+  const [ldx, ldh] = [Math.max(1, input), Math.max(1, hidden)];
+  gemm(true, false, G, input, rows, 1, dGates, G, x, ldx, 0, dWih, ldx);
+  gemm(true, false, G, hidden, rows, 1, dGates, G, hs, ldh, 0, dWhh, ldh);
+  columnSum(dGates, rows, G, db);
+}
+
 /** Checks the sizes and indices of an embedding kernel. */
 function checkEmbedding(
   method: string,
@@ -1218,6 +1250,7 @@ export const referenceBackend: Backend = {
   lstmCellBackward,
   lstmForward,
   lstmBackward,
+  lstmParamGradients,
   embeddingForward,
   embeddingBackward,
   ...referenceNormKernels,

@@ -468,6 +468,7 @@ class Addon : public Napi::Addon<Addon> {
                              Method<&Addon::LstmCellBackward>("lstmCellBackward"),
                              Method<&Addon::LstmForward>("lstmForward"),
                              Method<&Addon::LstmBackward>("lstmBackward"),
+                             Method<&Addon::LstmParamGradients>("lstmParamGradients"),
                              Method<&Addon::EmbeddingForward>("embeddingForward"),
                              Method<&Addon::EmbeddingBackward>("embeddingBackward"),
                              Method<&Addon::Im2col>("im2col"),
@@ -993,6 +994,31 @@ class Addon : public Napi::Addon<Addon> {
     float* dgates = a.f32(7, s.gates, "steps * batch * 4 * hidden");
     float* gc = a.f32(8, s.state, "batch * hidden");
     nodegrad::lstm_backward(gates, cs, w_hh, gh, s.steps, s.batch, s.hidden, dgates, gc);
+  }
+
+  // lstmParamGradients(dGates, x, hs, steps, batch, input, hidden, dWih, dWhh, db)
+  void LstmParamGradients(const Napi::CallbackInfo& info) {
+    Args a(info, "lstmParamGradients",
+           {"dGates", "x", "hs", "steps", "batch", "input", "hidden", "dWih", "dWhh", "db"});
+    const int64_t steps = a.size(3), batch = a.size(4);
+    const int64_t rows = a.product(steps, batch, "steps * batch");
+    if (rows > kMaxBlasInt) {
+      a.range_error("steps * batch", "at most " + std::to_string(kMaxBlasInt),
+                    std::to_string(rows));
+    }
+    // The joined product is [4 hidden, input + hidden + up to 31]: both must fit BLAS's int.
+    const int64_t input = a.size(5, 0, kMaxBlasInt / 4), hidden = a.size(6, 0, kMaxBlasInt / 8);
+    const int64_t width = 4 * hidden;
+    const float* dgates = a.f32(0, a.product(rows, width, "steps * batch * 4 * hidden"),
+                                "steps * batch * 4 * hidden");
+    const float* x =
+        a.f32(1, a.product(rows, input, "steps * batch * input"), "steps * batch * input");
+    const float* hs =
+        a.f32(2, a.product(rows, hidden, "steps * batch * hidden"), "steps * batch * hidden");
+    float* dw_ih = a.f32(7, a.product(width, input, "4 * hidden * input"), "4 * hidden * input");
+    float* dw_hh = a.f32(8, a.product(width, hidden, "4 * hidden * hidden"), "4 * hidden * hidden");
+    float* db = a.f32(9, width, "4 * hidden");
+    nodegrad::lstm_param_gradients(dgates, x, hs, rows, input, hidden, dw_ih, dw_hh, db);
   }
 
   // Every one of the first n indices in [0, num).

@@ -274,6 +274,15 @@ void lstm_forward(float* gates, const float* bias, const float* w_hh, int64_t st
 void lstm_backward(const float* gates, const float* cs, const float* w_hh, float* gh, int64_t steps,
                    int64_t batch, int64_t hidden, float* dgates, float* gc);
 
+// The parameter gradients of an LSTM layer over all its steps, from the gate gradients of
+// lstm_backward. rows = steps * batch; dgates: [rows, 4 * hidden]; x: [rows, input], the
+// layer's input; hs: [rows, hidden], h_0..h_{steps-1} (lstm_forward's hs without its last
+// row); dw_ih: [4 * hidden, input] = dgates^T x; dw_hh: [4 * hidden, hidden] = dgates^T hs;
+// db: [4 * hidden], the column sums of dgates (the gradient of either bias). One product
+// computes all three, over [x | 1 | h] side by side.
+void lstm_param_gradients(const float* dgates, const float* x, const float* hs, int64_t rows,
+                          int64_t input, int64_t hidden, float* dw_ih, float* dw_hh, float* db);
+
 // OpenBLAS's build configuration, the core it picked, and its thread count.
 const char* blas_config();
 const char* blas_core_name();
