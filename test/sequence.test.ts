@@ -113,6 +113,23 @@ describe('layers', () => {
     expect(lstm.forward(x).data).toEqual(out.data);
   });
 
+  it('LSTM: a second backward through the same graph adds the same gradients again', () => {
+    // The op hands its backward's scratch arrays back for reuse; what it saved in the forward
+    // must survive a backward.
+    manualSeed(8);
+    const lstm = new LSTM(3, 16, { numLayers: 2, batchFirst: true });
+    const x = randn([4, 5, 3], { requiresGrad: true });
+    const [out, [h, c]] = lstm.forwardWithState(x);
+    const loss = out.sum().add(h.mul(h).sum()).add(c.sum());
+    loss.backward();
+    const once = [x, ...lstm.parameters()].map((p) => Array.from(p.grad!.data));
+    loss.backward();
+    [x, ...lstm.parameters()].forEach((p, i) => {
+      const twice = Array.from(p.grad!.data);
+      twice.forEach((v, j) => expect(v).toBeCloseTo(2 * once[i][j], 5));
+    });
+  });
+
   it('parameters start in U(-1/√hidden, 1/√hidden), as PyTorch initialises them', () => {
     manualSeed(6);
     const gru = new GRU(10, 16);
