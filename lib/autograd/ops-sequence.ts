@@ -1,8 +1,8 @@
 /**
  * Ops of the sequence layers, each one node of the graph with a backward written out: the
  * embedding lookup, and a whole LSTM layer run over a sequence on the fused cell kernels
- * (forward and backward through time), so a 28-step sequence costs a few kernel calls per step
- * rather than a dozen recorded ops.
+ * (forward and backward through time, each one backend call), so a 28-step sequence costs a
+ * handful of kernel calls and graph nodes rather than a dozen recorded ops per step.
  */
 import type { FloatArray } from '../backend/backend';
 import { Tensor } from '../tensor/tensor';
@@ -54,8 +54,8 @@ export interface LstmOutputs {
  *
  * Forward: the input products of every step in one GEMM, then the recurrence in one backend
  * call (per step a GEMM adding h_{t-1} W_hh^T and the fused cell). Backward: the recurrence
- * backward in one call, then one GEMM each for the gradients of x, W_ih and W_hh over all
- * steps at once.
+ * backward in one call, then over all steps at once one GEMM for the gradient of x and one
+ * call for those of W_ih, W_hh and the biases.
  *
  * The op is one node of the graph, whose output packs [h_0, h_1 ... h_T, c_T] ([T + 2, B, H]);
  * the three tensors returned are views into it (no copies), each a node whose backward places
