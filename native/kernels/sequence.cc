@@ -68,6 +68,8 @@ void adagrad_step(float* param, const float* grad, float* sum, int64_t n, const 
 
 void lstm_cell_forward(const float* pre, const float* bias, const float* c_prev, int64_t batch,
                        int64_t hidden, float* gates, float* c, float* h) {
+  // Nothing to write, however many rows: an unoptimised build would run them all.
+  if (hidden == 0) return;
   const int64_t width = 4 * hidden;
   for (int64_t b = 0; b < batch; b++) {
     const float* p = pre + b * width;
@@ -96,6 +98,7 @@ void lstm_cell_forward(const float* pre, const float* bias, const float* c_prev,
 void lstm_cell_backward(const float* gates, const float* c_prev, const float* c, const float* gh,
                         const float* gc, int64_t batch, int64_t hidden, float* dpre,
                         float* gc_prev) {
+  if (hidden == 0) return;  // as lstm_cell_forward
   const int64_t width = 4 * hidden;
   for (int64_t b = 0; b < batch; b++) {
     const float* a = gates + b * width;
