@@ -1271,6 +1271,13 @@ function sequenceCases() {
     [5, 33],
     [4, 64],
   ];
+  const SEQUENCES: [number, number, number][] = [
+    [1, 1, 1],
+    [3, 2, 7],
+    [5, 3, 17],
+    [4, 5, 33],
+    [0, 2, 3],
+  ];
   const INDICES: [number, number, number][] = [
     [1, 1, 1],
     [7, 5, 3],
@@ -1332,6 +1339,63 @@ function sequenceCases() {
           const gcPrev = copy(gc); // in place
           b.lstmCellBackward(gates, cPrev, c, gh, gcPrev, batch, hidden, dpre, gcPrev);
           return { dpre, gcPrev };
+        },
+      };
+    }),
+    // Whole sequences: the products' rounding (OpenBLAS's order against the reference's) passes
+    // through the recurrence, hence GEMM's tolerance. The last case has no steps.
+    lstmForward: SEQUENCES.map(([steps, batch, hidden]) => {
+      const [G, state] = [4 * hidden, (steps + 1) * batch * hidden];
+      const inputs = uniform(steps * batch * G, -2, 2);
+      const bias = uniform(G);
+      const wHh = uniform(G * hidden, -0.5, 0.5);
+      const initial = [uniform(batch * hidden), uniform(batch * hidden, -2, 2)];
+      return {
+        label: `steps=${steps} batch=${batch} hidden=${hidden}`,
+        tolerance: GEMM,
+        run: (b: Backend) => {
+          const gates = copy(inputs);
+          const [hs, cs] = [uniform(state), uniform(state)]; // every row past 0 is written
+          hs.set(initial[0]);
+          cs.set(initial[1]);
+          b.lstmForward(gates, bias, wHh, steps, batch, hidden, hs, cs);
+          return { gates, hs, cs };
+        },
+      };
+    }),
+    lstmBackward: SEQUENCES.map(([steps, batch, hidden]) => {
+      const [G, state] = [4 * hidden, batch * hidden];
+      const gates = uniform(steps * batch * G, 0.01, 0.99);
+      const cs = uniform((steps + 1) * state, -2, 2);
+      const wHh = uniform(G * hidden, -0.5, 0.5);
+      const gh0 = uniform(steps * state);
+      const gc0 = uniform(state);
+      return {
+        label: `steps=${steps} batch=${batch} hidden=${hidden}`,
+        tolerance: GEMM,
+        run: (b: Backend) => {
+          const [gh, gc] = [copy(gh0), copy(gc0)]; // both overwritten
+          const dGates = uniform(steps * batch * G); // every element is written
+          b.lstmBackward(gates, cs, wHh, gh, steps, batch, hidden, dGates, gc);
+          return { gh, gc, dGates };
+        },
+      };
+    }),
+    lstmParamGradients: [...SEQUENCES, [2, 3, 0] as const].map(([steps, batch, hidden], i) => {
+      const input = [3, 1, 28, 5, 2, 4][i];
+      const rows = steps * batch;
+      const dGates = uniform(rows * 4 * hidden);
+      const x = uniform(rows * input);
+      const hs = uniform(rows * hidden);
+      return {
+        label: `steps=${steps} batch=${batch} input=${input} hidden=${hidden}`,
+        tolerance: GEMM,
+        run: (b: Backend) => {
+          // Every element is written, even with no steps.
+          const [dWih, dWhh] = [uniform(4 * hidden * input), uniform(4 * hidden * hidden)];
+          const db = uniform(4 * hidden);
+          b.lstmParamGradients(dGates, x, hs, steps, batch, input, hidden, dWih, dWhh, db);
+          return { dWih, dWhh, db };
         },
       };
     }),

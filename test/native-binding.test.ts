@@ -309,6 +309,48 @@ SPECS.lstmCellBackward = {
   ],
   args: () => [f(24), f(6), f(6), f(6), f(6), 2, 3, f(24), f(6)],
 };
+SPECS.lstmForward = {
+  params: [
+    ['gates', 'f32'],
+    ['bias', 'f32'],
+    ['wHh', 'f32'],
+    ['steps', 'size'],
+    ['batch', 'size'],
+    ['hidden', 'size'],
+    ['hs', 'f32'],
+    ['cs', 'f32'],
+  ],
+  args: () => [f(48), f(12), f(36), 2, 2, 3, f(18), f(18)],
+};
+SPECS.lstmBackward = {
+  params: [
+    ['gates', 'f32'],
+    ['cs', 'f32'],
+    ['wHh', 'f32'],
+    ['gh', 'f32'],
+    ['steps', 'size'],
+    ['batch', 'size'],
+    ['hidden', 'size'],
+    ['dGates', 'f32'],
+    ['gc', 'f32'],
+  ],
+  args: () => [f(48), f(18), f(36), f(12), 2, 2, 3, f(48), f(6)],
+};
+SPECS.lstmParamGradients = {
+  params: [
+    ['dGates', 'f32'],
+    ['x', 'f32'],
+    ['hs', 'f32'],
+    ['steps', 'size'],
+    ['batch', 'size'],
+    ['input', 'size'],
+    ['hidden', 'size'],
+    ['dWih', 'f32'],
+    ['dWhh', 'f32'],
+    ['db', 'f32'],
+  ],
+  args: () => [f(48), f(8), f(12), 2, 2, 2, 3, f(24), f(36), f(12)],
+};
 SPECS.embeddingForward = {
   params: [
     ['weight', 'f32'],

@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 
-import { embedding, lstmLayer } from '../lib/autograd/ops-sequence';
+import { embedding, lstmLayer, type LstmOutputs } from '../lib/autograd/ops-sequence';
+import { cat } from '../lib/autograd/ops-shape';
 import { clipGradNorm_, clipGradValue_, Embedding, GRU, init, LSTM, RNN } from '../lib/nn';
 import { Adagrad, CosineAnnealingLR, ReduceLROnPlateau, RMSprop, SGD, StepLR } from '../lib/optim';
 import { Generator, manualSeed, randn, Tensor, tensor, zeros } from '../lib/tensor';
@@ -13,6 +14,15 @@ import { gradcheck } from './helpers/gradcheck';
 
 const f64 = { dtype: 'float64' } as const;
 const normal = (shape: number[]) => randn(shape, f64);
+
+/**
+ * The LSTM op's three outputs in one tensor [T + 2, B, H], each with its own upstream gradient
+ * in a gradient check: the last step of the output and h_n are the same memory, two views.
+ */
+function packed({ output, hN, cN }: LstmOutputs): Tensor {
+  const state = [1, ...hN.shape];
+  return cat([output, hN.reshape(state), cN.reshape(state)], 0);
+}
 
 describe('gradients by finite differences in float64', () => {
   it('the LSTM op: input, both initial states, both weights and both biases', () => {
@@ -28,7 +38,7 @@ describe('gradients by finite differences in float64', () => {
       normal([4 * H]),
     ];
     const { maxError, worst } = gradcheck(
-      (x, h0, c0, wIh, wHh, bIh, bHh) => lstmLayer(x, h0, c0, { wIh, wHh, bIh, bHh }),
+      (x, h0, c0, wIh, wHh, bIh, bHh) => packed(lstmLayer(x, h0, c0, { wIh, wHh, bIh, bHh })),
       inputs,
     );
     expect(maxError, worst).toBeLessThan(1);
@@ -44,7 +54,7 @@ describe('gradients by finite differences in float64', () => {
       normal([8, 2]),
     ];
     const { maxError, worst } = gradcheck(
-      (x, h0, c0, wIh, wHh) => lstmLayer(x, h0, c0, { wIh, wHh, bIh: null, bHh: null }),
+      (x, h0, c0, wIh, wHh) => packed(lstmLayer(x, h0, c0, { wIh, wHh, bIh: null, bHh: null })),
       inputs,
     );
     expect(maxError, worst).toBeLessThan(1);
@@ -101,6 +111,23 @@ describe('layers', () => {
       for (let j = 0; j < 4; j++) expect(h.data[8 + b * 4 + j]).toBe(out.data[b * 20 + 16 + j]);
     }
     expect(lstm.forward(x).data).toEqual(out.data);
+  });
+
+  it('LSTM: a second backward through the same graph adds the same gradients again', () => {
+    // The op hands its backward's scratch arrays back for reuse; what it saved in the forward
+    // must survive a backward.
+    manualSeed(8);
+    const lstm = new LSTM(3, 16, { numLayers: 2, batchFirst: true });
+    const x = randn([4, 5, 3], { requiresGrad: true });
+    const [out, [h, c]] = lstm.forwardWithState(x);
+    const loss = out.sum().add(h.mul(h).sum()).add(c.sum());
+    loss.backward();
+    const once = [x, ...lstm.parameters()].map((p) => Array.from(p.grad!.data));
+    loss.backward();
+    [x, ...lstm.parameters()].forEach((p, i) => {
+      const twice = Array.from(p.grad!.data);
+      twice.forEach((v, j) => expect(v).toBeCloseTo(2 * once[i][j], 5));
+    });
   });
 
   it('parameters start in U(-1/√hidden, 1/√hidden), as PyTorch initialises them', () => {

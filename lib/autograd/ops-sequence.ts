@@ -1,13 +1,13 @@
 /**
  * Ops of the sequence layers, each one node of the graph with a backward written out: the
  * embedding lookup, and a whole LSTM layer run over a sequence on the fused cell kernels
- * (forward and backward through time), so a 28-step sequence costs a few kernel calls per step
- * rather than a dozen recorded ops.
+ * (forward and backward through time, each one backend call), so a 28-step sequence costs a
+ * handful of kernel calls and graph nodes rather than a dozen recorded ops per step.
  */
 import type { FloatArray } from '../backend/backend';
 import { Tensor } from '../tensor/tensor';
 import { numel } from '../tensor/shape';
-import { allocLike, allocOutput, backendFor, matmulInto } from './dispatch';
+import { allocLike, allocOutput, backendFor, matmulInto, recycle } from './dispatch';
 import { record } from './engine';
 
 /**
@@ -42,141 +42,142 @@ export interface LstmWeights {
   bHh: Tensor | null;
 }
 
+/** One LSTM layer's outputs: h at every step [T, B, H], and the last h and c [B, H]. */
+export interface LstmOutputs {
+  output: Tensor;
+  hN: Tensor;
+  cN: Tensor;
+}
+
 /**
  * One LSTM layer over a time-major sequence x [T, B, I] from the states h0, c0 [B, H].
- * Returns one tensor [T + 1, B, H]: h_1 ... h_T, then c_T (the caller slices it), so a single
- * node carries the gradients of the outputs and of the final cell state back through time.
  *
- * Forward: the input products of every step in one GEMM, then per step one GEMM adding
- * h_{t-1} W_hh^T and the fused cell. Backward: per step the fused cell backward and one GEMM
- * for the gradient of h_{t-1}; then one GEMM each for the gradients of x, W_ih and W_hh.
+ * Forward: the input products of every step in one GEMM, then the recurrence in one backend
+ * call (per step a GEMM adding h_{t-1} W_hh^T and the fused cell). Backward: the recurrence
+ * backward in one call, then over all steps at once one GEMM for the gradient of x and one
+ * call for those of W_ih, W_hh and the biases.
+ *
+ * The op is one node of the graph, whose output packs [h_0, h_1 ... h_T, c_T] ([T + 2, B, H]);
+ * the three tensors returned are views into it (no copies), each a node whose backward places
+ * its gradient in a packed one. Only the views a loss uses cost anything in backward.
  */
-export function lstmLayer(x: Tensor, h0: Tensor, c0: Tensor, w: LstmWeights): Tensor {
+export function lstmLayer(x: Tensor, h0: Tensor, c0: Tensor, w: LstmWeights): LstmOutputs {
   const [T, B, I] = x.shape;
   const H = w.wHh.shape[1];
   const G = 4 * H;
   const BH = B * H;
-  const be = backendFor(x.data);
 
-  // Step 1: the input products of every step, [T * B, 4H].
-  const gates = allocLike(x.data, T * B * G);
+  // Step 1: the input products of every step, [T * B, 4H], and the two biases as one.
+  const gates = allocOutput(x.data, T * B * G);
   matmulInto(false, true, T * B, G, I, x.data, w.wIh.data, gates);
   const bias = allocLike(x.data, G);
   if (w.bIh !== null) bias.set(w.bIh.data);
-  if (w.bHh !== null) be.binaryForward('add', bias, [G], w.bHh.data, [G], bias, [G]);
+  if (w.bHh !== null) addInto(bias, w.bHh.data);
 
-  // Step 2: the recurrence. hs and cs keep every state (row 0 the initial one) for backward.
-  const hs = allocLike(x.data, (T + 1) * BH);
-  const cs = allocLike(x.data, (T + 1) * BH);
+  // Step 2: the recurrence. hs (the packed output's first T + 1 rows) and cs keep every state,
+  // row 0 the initial one, for the backward.
+  const packed = allocOutput(x.data, (T + 2) * BH);
+  const hs = packed.subarray(0, (T + 1) * BH);
+  const cs = allocOutput(x.data, (T + 1) * BH);
   hs.set(h0.data);
   cs.set(c0.data);
-  for (let t = 0; t < T; t++) {
-    const gt = gates.subarray(t * B * G, (t + 1) * B * G);
-    be.gemm(false, true, B, G, H, 1, hs.subarray(t * BH), H, w.wHh.data, H, 1, gt, G);
-    const [cPrev, c, h] = [
-      cs.subarray(t * BH),
-      cs.subarray((t + 1) * BH),
-      hs.subarray((t + 1) * BH),
-    ];
-    be.lstmCellForward(gt, bias, cPrev, B, H, gt, c, h);
-  }
-
-  // Step 3: the outputs h_1 ... h_T and the last cell state, packed.
-  const out = new Tensor(allocLike(x.data, (T + 1) * BH), [T + 1, B, H]);
-  out.data.set(hs.subarray(BH));
-  out.data.set(cs.subarray(T * BH), T * BH);
+  backendFor(x.data).lstmForward(gates, bias, w.wHh.data, T, B, H, hs, cs);
+  packed.set(cs.subarray(T * BH), (T + 1) * BH);
 
   const inputs = [x, h0, c0, w.wIh, w.wHh];
   if (w.bIh !== null) inputs.push(w.bIh);
   if (w.bHh !== null) inputs.push(w.bHh);
-  return record(out, 'lstm', inputs, (g) => {
-    const back = lstmBackwardThroughTime(g, gates, hs, cs, w.wHh.data, T, B, H);
-    return [
-      ...lstmInputGradients(back, x, h0, c0, w, hs, T, B, H),
-      ...biasGradients(back.dGates, w, T * B),
+  const whole = record(new Tensor(packed, [T + 2, B, H]), 'lstm', inputs, (g) => {
+    // The gradients of h_1 ... h_T and of c_T, in arrays the kernel may overwrite.
+    const gh = allocOutput(g, T * BH);
+    gh.set(g.subarray(BH, (T + 1) * BH));
+    const gc = g.slice((T + 1) * BH, (T + 2) * BH);
+    const dGates = allocOutput(g, T * B * G);
+    backendFor(g).lstmBackward(gates, cs, w.wHh.data, gh, T, B, H, dGates, gc);
+    recycle(gh);
+    const grads = [
+      ...stateGradients(dGates, gc, x, h0, c0, w, T, B, H),
+      ...parameterGradients(dGates, x, hs, w, T, B, H),
     ];
+    recycle(dGates); // this function's own scratch, read for the last time above
+    return grads;
   });
+  return {
+    output: part(whole, BH, [T, B, H]),
+    hN: part(whole, T * BH, [B, H]),
+    cN: part(whole, (T + 1) * BH, [B, H]),
+  };
+}
+
+/** a += b, elementwise, for arrays of one length. */
+function addInto(a: FloatArray, b: FloatArray): void {
+  const shape = [a.length];
+  backendFor(a).binaryForward('add', a, shape, b, shape, a, shape);
 }
 
 /**
- * Runs the cells backward from the last step, from g, the gradient of lstmLayer's packed
- * output. Returns the gradient of every step's gate pre-activations [T * B, 4H] and that of c0.
+ * The elements [offset, offset + numel(shape)) of whole, as a tensor sharing its memory; the
+ * gradient goes back to those elements of a gradient of whole (zero elsewhere).
  */
-function lstmBackwardThroughTime(
-  g: FloatArray,
-  gates: FloatArray,
-  hs: FloatArray,
-  cs: FloatArray,
-  wHh: FloatArray,
-  T: number,
-  B: number,
-  H: number,
-): { dGates: FloatArray; dc0: FloatArray } {
-  const G = 4 * H;
-  const BH = B * H;
-  const be = backendFor(g);
-  const dGates = allocLike(g, T * B * G);
-  const dh = allocLike(g, BH);
-  const dc = g.slice(T * BH, (T + 1) * BH);
-
-  for (let t = T - 1; t >= 0; t--) {
-    // The gradient of h_t: from the output, and from step t + 1 through W_hh.
-    dh.set(g.subarray(t * BH, (t + 1) * BH));
-    if (t < T - 1) {
-      be.gemm(false, false, B, H, G, 1, dGates.subarray((t + 1) * B * G), G, wHh, H, 1, dh, H);
-    }
-    const gt = gates.subarray(t * B * G, (t + 1) * B * G);
-    const dt = dGates.subarray(t * B * G, (t + 1) * B * G);
-    be.lstmCellBackward(gt, cs.subarray(t * BH), cs.subarray((t + 1) * BH), dh, dc, B, H, dt, dc);
-  }
-  return { dGates, dc0: dc };
+function part(whole: Tensor, offset: number, shape: readonly number[]): Tensor {
+  const n = numel(shape);
+  const out = new Tensor(whole.data.subarray(offset, offset + n), shape);
+  return record(out, 'lstm output', [whole], (g) => {
+    const gw = allocOutput(g, whole.numel);
+    gw.fill(0, 0, offset);
+    gw.set(g, offset);
+    gw.fill(0, offset + n);
+    return [gw];
+  });
 }
 
-/** The gradients of x, h0, c0, W_ih and W_hh from those of the gates. */
-function lstmInputGradients(
-  back: { dGates: FloatArray; dc0: FloatArray },
+/** The gradients of x, h0 and c0 from those of the gates and of c0 (gc0). */
+function stateGradients(
+  dGates: FloatArray,
+  gc0: FloatArray,
   x: Tensor,
   h0: Tensor,
   c0: Tensor,
   w: LstmWeights,
-  hs: FloatArray,
   T: number,
   B: number,
   H: number,
 ): (FloatArray | null)[] {
-  const { dGates } = back;
   const G = 4 * H;
   const I = x.shape[2];
-  const rows = T * B;
   let dx: FloatArray | null = null;
   let dh0: FloatArray | null = null;
-  let dWih: FloatArray | null = null;
-  let dWhh: FloatArray | null = null;
   if (x.requiresGrad) {
-    dx = allocLike(dGates, rows * I); // dX = dG W_ih
-    matmulInto(false, false, rows, I, G, dGates, w.wIh.data, dx);
+    dx = allocOutput(dGates, T * B * I); // dX = dG W_ih
+    matmulInto(false, false, T * B, I, G, dGates, w.wIh.data, dx);
   }
   if (h0.requiresGrad) {
-    dh0 = allocLike(dGates, B * H); // dh0 = dG_0 W_hh
+    dh0 = allocOutput(dGates, B * H); // dh0 = dG_0 W_hh
     matmulInto(false, false, B, H, G, dGates, w.wHh.data, dh0);
   }
-  if (w.wIh.requiresGrad) {
-    dWih = allocLike(dGates, G * I); // dW_ih = dG^T X
-    matmulInto(true, false, G, I, rows, dGates, x.data, dWih);
-  }
-  if (w.wHh.requiresGrad) {
-    dWhh = allocLike(dGates, G * H); // dW_hh = dG^T [h_0 ... h_{T-1}]
-    matmulInto(true, false, G, H, rows, dGates, hs, dWhh);
-  }
-  return [dx, dh0, c0.requiresGrad ? back.dc0 : null, dWih, dWhh];
+  return [dx, dh0, c0.requiresGrad ? gc0 : null];
 }
 
-/** Both biases enter as one sum, so both get the column sums of the gates' gradient. */
-function biasGradients(dGates: FloatArray, w: LstmWeights, rows: number): FloatArray[] {
-  const G = w.wHh.shape[0];
+/**
+ * The gradients of W_ih, W_hh and the biases, from those of the gates over every step at once:
+ * dW_ih = dG^T X, dW_hh = dG^T [h_0 ... h_{T-1}], and both biases (which enter as one sum) the
+ * column sums of dG.
+ */
+function parameterGradients(
+  dGates: FloatArray,
+  x: Tensor,
+  hs: FloatArray,
+  w: LstmWeights,
+  T: number,
+  B: number,
+  H: number,
+): (FloatArray | null)[] {
+  const [G, I] = [4 * H, x.shape[2]];
+  const dWih = allocOutput(dGates, G * I);
+  const dWhh = allocOutput(dGates, G * H);
   const db = allocLike(dGates, G);
-  backendFor(db).columnSum(dGates, rows, G, db);
-  const grads: FloatArray[] = [];
+  backendFor(dGates).lstmParamGradients(dGates, x.data, hs, T, B, I, H, dWih, dWhh, db);
+  const grads = [w.wIh.requiresGrad ? dWih : null, w.wHh.requiresGrad ? dWhh : null];
   if (w.bIh !== null) grads.push(db);
   if (w.bHh !== null) grads.push(db);
   return grads;

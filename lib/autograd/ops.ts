@@ -311,12 +311,13 @@ export function transpose(xIn: Tensor, dim0: number, dim1: number): Tensor {
   if (a === b || x.ndim < 2) return reshape(x, x.shape);
   const perm = x.shape.map((_, i) => (i === a ? b : i === b ? a : i));
   const shape = perm.map((p) => x.shape[p]);
-  const out = empty(x, shape);
+  // permute writes every element: no zeroing (the LSTM's batch-first input and output).
+  const out = new Tensor(allocOutput(x.data, x.numel), shape);
   backendFor(x.data).permute(x.data, x.shape, perm, out.data);
 
   // Swapping two dimensions is its own inverse.
   return record(out, 'transpose', [x], (g) => {
-    const gx = allocLike(g, g.length);
+    const gx = allocOutput(g, g.length);
     backendFor(g).permute(g, shape, perm, gx);
     return [gx];
   });

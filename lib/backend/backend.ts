@@ -306,6 +306,64 @@ export interface Backend extends LayerKernels, TransformerKernels, NormKernels, 
   ): void;
 
   /**
+   * A whole LSTM layer's recurrence, time-major, in one call (rather than a product and a cell
+   * per step). gates [steps, batch, 4 * hidden] holds the input products x_t W_ih^T on entry
+   * and the gate activations on return; bias [4 * hidden] is b_ih + b_hh; wHh is [4 * hidden,
+   * hidden]; hs and cs [steps + 1, batch, hidden] hold the initial state in row 0 on entry,
+   * and rows 1..steps are written. Step t: gates_t += h_t wHh^T, then lstmCellForward from c_t
+   * to c_{t+1} and h_{t+1}.
+   */
+  lstmForward(
+    gates: FloatArray,
+    bias: FloatArray,
+    wHh: FloatArray,
+    steps: number,
+    batch: number,
+    hidden: number,
+    hs: FloatArray,
+    cs: FloatArray,
+  ): void;
+
+  /**
+   * The backward through time of lstmForward, from its gates and cs. gh [steps, batch, hidden]
+   * is the gradient of h_1..h_steps from outside the layer and is overwritten (it gathers the
+   * gradient through wHh); gc [batch, hidden] is the gradient of c_steps on entry and of c_0 on
+   * return; dGates [steps, batch, 4 * hidden] receives the gradient of the gate
+   * pre-activations. From the last step: gh_t += dGates_{t+1} wHh, then lstmCellBackward.
+   */
+  lstmBackward(
+    gates: FloatArray,
+    cs: FloatArray,
+    wHh: FloatArray,
+    gh: FloatArray,
+    steps: number,
+    batch: number,
+    hidden: number,
+    dGates: FloatArray,
+    gc: FloatArray,
+  ): void;
+
+  /**
+   * The parameter gradients of an LSTM layer over all its steps, from lstmBackward's dGates
+   * [steps * batch, 4 * hidden]: dWih [4 * hidden, input] = dGates^T x for the layer's input x
+   * [steps * batch, input]; dWhh [4 * hidden, hidden] = dGates^T hs for hs [steps * batch,
+   * hidden], the states h_0..h_{steps-1}; db [4 * hidden], the column sums of dGates (the
+   * gradient of either bias).
+   */
+  lstmParamGradients(
+    dGates: FloatArray,
+    x: FloatArray,
+    hs: FloatArray,
+    steps: number,
+    batch: number,
+    input: number,
+    hidden: number,
+    dWih: FloatArray,
+    dWhh: FloatArray,
+    db: FloatArray,
+  ): void;
+
+  /**
    * out[r] = weight[indices[r]] for the n rows of out [n, dim], weight [num, dim]. An index
    * outside [0, num) throws RangeError.
    */

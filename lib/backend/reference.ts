@@ -1017,6 +1017,131 @@ function lstmCellBackward(
   }
 }
 
+/** Checks steps, batch and hidden of a whole-sequence LSTM kernel; returns its sizes. */
+function checkSequence(method: string, steps: number, batch: number, hidden: number) {
+  checkSize(method, 'steps', steps);
+  const [size, state] = checkCell(method, batch, hidden);
+  return { gates: steps * size, states: (steps + 1) * state, state, weights: 4 * hidden * hidden };
+}
+
+function lstmForward(
+  gates: FloatArray,
+  bias: FloatArray,
+  wHh: FloatArray,
+  steps: number,
+  batch: number,
+  hidden: number,
+  hs: FloatArray,
+  cs: FloatArray,
+): void {
+  const method = 'lstmForward';
+  const n = checkSequence(method, steps, batch, hidden);
+  checkArray(method, 'gates', gates, n.gates);
+  checkArray(method, 'bias', bias, 4 * hidden);
+  checkArray(method, 'wHh', wHh, n.weights);
+  checkArray(method, 'hs', hs, n.states);
+  checkArray(method, 'cs', cs, n.states);
+  if (n.state === 0) return;
+
+  const G = 4 * hidden;
+  for (let t = 0; t < steps; t++) {
+    const g = gates.subarray(t * batch * G, (t + 1) * batch * G);
+    const [h, c] = [hs.subarray(t * n.state), cs.subarray(t * n.state)];
+    gemm(false, true, batch, G, hidden, 1, h, hidden, wHh, hidden, 1, g, G);
+    lstmCellForward(g, bias, c, batch, hidden, g, c.subarray(n.state), h.subarray(n.state));
+  }
+}
+
+function lstmBackward(
+  gates: FloatArray,
+  cs: FloatArray,
+  wHh: FloatArray,
+  gh: FloatArray,
+  steps: number,
+  batch: number,
+  hidden: number,
+  dGates: FloatArray,
+  gc: FloatArray,
+): void {
+  const method = 'lstmBackward';
+  const n = checkSequence(method, steps, batch, hidden);
+  checkArray(method, 'gates', gates, n.gates);
+  checkArray(method, 'cs', cs, n.states);
+  checkArray(method, 'wHh', wHh, n.weights);
+  checkArray(method, 'gh', gh, steps * n.state);
+  checkArray(method, 'dGates', dGates, n.gates);
+  checkArray(method, 'gc', gc, n.state);
+  if (n.state === 0) return;
+
+  const G = 4 * hidden;
+  for (let t = steps - 1; t >= 0; t--) {
+    const dh = gh.subarray(t * n.state, (t + 1) * n.state);
+    // The gradient of h_{t+1} (row t) from step t + 1, through W_hh.
+    if (t < steps - 1) {
+      gemm(
+        false,
+        false,
+        batch,
+        hidden,
+        G,
+        1,
+        dGates.subarray((t + 1) * batch * G),
+        G,
+        wHh,
+        hidden,
+        1,
+        dh,
+        hidden,
+      );
+    }
+    const c = cs.subarray(t * n.state);
+    const d = dGates.subarray(t * batch * G, (t + 1) * batch * G);
+    lstmCellBackward(
+      gates.subarray(t * batch * G),
+      c,
+      c.subarray(n.state),
+      dh,
+      gc,
+      batch,
+      hidden,
+      d,
+      gc,
+    );
+  }
+}
+
+function lstmParamGradients(
+  dGates: FloatArray,
+  x: FloatArray,
+  hs: FloatArray,
+  steps: number,
+  batch: number,
+  input: number,
+  hidden: number,
+  dWih: FloatArray,
+  dWhh: FloatArray,
+  db: FloatArray,
+): void {
+  const method = 'lstmParamGradients';
+  checkSize(method, 'steps', steps);
+  checkSize(method, 'batch', batch);
+  checkSize(method, 'input', input);
+  checkSize(method, 'hidden', hidden);
+  const [rows, G] = [steps * batch, 4 * hidden];
+  checkArray(method, 'dGates', dGates, rows * G);
+  checkArray(method, 'x', x, rows * input);
+  checkArray(method, 'hs', hs, rows * hidden);
+  checkArray(method, 'dWih', dWih, G * input);
+  checkArray(method, 'dWhh', dWhh, G * hidden);
+  checkArray(method, 'db', db, G);
+  if (G === 0) return;
+
+  const [ldx, ldh] = [Math.max(1, input), Math.max(1, hidden)];
+  gemm(true, false, G, input, rows, 1, dGates, G, x, ldx, 0, dWih, ldx);
+  gemm(true, false, G, hidden, rows, 1, dGates, G, hs, ldh, 0, dWhh, ldh);
+  columnSum(dGates, rows, G, db);
+}
+
 /** Checks the sizes and indices of an embedding kernel. */
 function checkEmbedding(
   method: string,
@@ -1123,6 +1248,9 @@ export const referenceBackend: Backend = {
   adagradStep,
   lstmCellForward,
   lstmCellBackward,
+  lstmForward,
+  lstmBackward,
+  lstmParamGradients,
   embeddingForward,
   embeddingBackward,
   ...referenceNormKernels,

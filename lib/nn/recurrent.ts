@@ -1,6 +1,6 @@
 import { allocLike } from '../autograd/dispatch';
 import { lstmLayer, type LstmWeights } from '../autograd/ops-sequence';
-import { cat, chunk, narrow, stack } from '../autograd/ops-shape';
+import { chunk, narrow, stack } from '../autograd/ops-shape';
 import { checkInt, rangeError, shapeString, typeError, verbatim } from '../errors';
 import { Tensor, zeros } from '../tensor';
 import type { DType } from '../tensor';
@@ -234,6 +234,12 @@ function inputProducts(seq: Tensor, w: LayerWeights): Tensor[] {
   return Array.from({ length: steps }, (_, t) => narrow(all, 0, t * batch, batch));
 }
 
+/** Each layer's last state [batch, hidden] stacked to [numLayers, batch, hidden]. */
+function stackStates(states: Tensor[]): Tensor {
+  // One layer's is a view of the layer's packed output; reshaping keeps it one.
+  return states.length === 1 ? states[0].reshape([1, ...states[0].shape]) : stack(states, 0);
+}
+
 /**
  * A long short-term memory network, as torch.nn.LSTM, PyTorch's gate order (i, f, g, o):
  * c' = σ(f) ⊙ c + σ(i) ⊙ tanh(g), h' = σ(o) ⊙ tanh(c'). Each layer runs as one op on the
@@ -261,15 +267,14 @@ export class LSTM extends RecurrentBase {
     }
     const h0 = this.initialState('h0', state?.[0], seq);
     const c0 = this.initialState('c0', state?.[1], seq);
-    const steps = seq.shape[0];
     const hs: Tensor[] = [];
     const cs: Tensor[] = [];
     for (let l = 0; l < this.numLayers; l++) {
-      const packed = lstmLayer(seq, h0[l], c0[l], this.weights(l) as LstmWeights);
-      seq = narrow(packed, 0, 0, steps);
-      hs.push(narrow(packed, 0, steps - 1, 1));
-      cs.push(narrow(packed, 0, steps, 1));
+      const { output, hN, cN } = lstmLayer(seq, h0[l], c0[l], this.weights(l) as LstmWeights);
+      seq = output;
+      hs.push(hN);
+      cs.push(cN);
     }
-    return [this.layout(seq), [cat(hs, 0), cat(cs, 0)]];
+    return [this.layout(seq), [stackStates(hs), stackStates(cs)]];
   }
 }

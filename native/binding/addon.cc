@@ -466,6 +466,9 @@ class Addon : public Napi::Addon<Addon> {
                              Method<&Addon::AdagradStep>("adagradStep"),
                              Method<&Addon::LstmCellForward>("lstmCellForward"),
                              Method<&Addon::LstmCellBackward>("lstmCellBackward"),
+                             Method<&Addon::LstmForward>("lstmForward"),
+                             Method<&Addon::LstmBackward>("lstmBackward"),
+                             Method<&Addon::LstmParamGradients>("lstmParamGradients"),
                              Method<&Addon::EmbeddingForward>("embeddingForward"),
                              Method<&Addon::EmbeddingBackward>("embeddingBackward"),
                              Method<&Addon::Im2col>("im2col"),
@@ -946,6 +949,76 @@ class Addon : public Napi::Addon<Addon> {
     float* dpre = a.f32(7, size, "batch * 4 * hidden");
     float* gc_prev = a.f32(8, state, "batch * hidden");
     k().lstm_cell_backward(gates, c_prev, c, gh, gc, batch, hidden, dpre, gc_prev);
+  }
+
+  // The sizes of a whole-sequence LSTM kernel, checked so that its products fit BLAS's int:
+  // {steps, batch, hidden, batch * hidden, steps * batch * 4 * hidden, 4 * hidden * hidden}.
+  struct LstmSizes {
+    int64_t steps, batch, hidden, state, gates, weights;
+  };
+  static LstmSizes lstm_sizes(const Args& a, size_t first) {
+    LstmSizes s;
+    s.steps = a.size(first);
+    s.batch = a.size(first + 1, 0, kMaxBlasInt);
+    s.hidden = a.size(first + 2, 0, kMaxBlasInt / 4);
+    s.state = a.product(s.batch, s.hidden, "batch * hidden");
+    s.gates = a.product(a.product(s.steps, s.batch, "steps * batch"), 4 * s.hidden,
+                        "steps * batch * 4 * hidden");
+    a.product(s.steps + 1, s.state, "(steps + 1) * batch * hidden");
+    s.weights = a.product(4 * s.hidden, s.hidden, "4 * hidden * hidden");
+    return s;
+  }
+
+  // lstmForward(gates, bias, wHh, steps, batch, hidden, hs, cs)
+  void LstmForward(const Napi::CallbackInfo& info) {
+    Args a(info, "lstmForward", {"gates", "bias", "wHh", "steps", "batch", "hidden", "hs", "cs"});
+    const LstmSizes s = lstm_sizes(a, 3);
+    const int64_t states = (s.steps + 1) * s.state;
+    float* gates = a.f32(0, s.gates, "steps * batch * 4 * hidden");
+    const float* bias = a.f32(1, 4 * s.hidden, "4 * hidden");
+    const float* w_hh = a.f32(2, s.weights, "4 * hidden * hidden");
+    float* hs = a.f32(6, states, "(steps + 1) * batch * hidden");
+    float* cs = a.f32(7, states, "(steps + 1) * batch * hidden");
+    nodegrad::lstm_forward(gates, bias, w_hh, s.steps, s.batch, s.hidden, hs, cs);
+  }
+
+  // lstmBackward(gates, cs, wHh, gh, steps, batch, hidden, dGates, gc)
+  void LstmBackward(const Napi::CallbackInfo& info) {
+    Args a(info, "lstmBackward",
+           {"gates", "cs", "wHh", "gh", "steps", "batch", "hidden", "dGates", "gc"});
+    const LstmSizes s = lstm_sizes(a, 4);
+    const float* gates = a.f32(0, s.gates, "steps * batch * 4 * hidden");
+    const float* cs = a.f32(1, (s.steps + 1) * s.state, "(steps + 1) * batch * hidden");
+    const float* w_hh = a.f32(2, s.weights, "4 * hidden * hidden");
+    float* gh = a.f32(3, s.steps * s.state, "steps * batch * hidden");
+    float* dgates = a.f32(7, s.gates, "steps * batch * 4 * hidden");
+    float* gc = a.f32(8, s.state, "batch * hidden");
+    nodegrad::lstm_backward(gates, cs, w_hh, gh, s.steps, s.batch, s.hidden, dgates, gc);
+  }
+
+  // lstmParamGradients(dGates, x, hs, steps, batch, input, hidden, dWih, dWhh, db)
+  void LstmParamGradients(const Napi::CallbackInfo& info) {
+    Args a(info, "lstmParamGradients",
+           {"dGates", "x", "hs", "steps", "batch", "input", "hidden", "dWih", "dWhh", "db"});
+    const int64_t steps = a.size(3), batch = a.size(4);
+    const int64_t rows = a.product(steps, batch, "steps * batch");
+    if (rows > kMaxBlasInt) {
+      a.range_error("steps * batch", "at most " + std::to_string(kMaxBlasInt),
+                    std::to_string(rows));
+    }
+    // The joined product is [4 hidden, input + hidden + up to 31]: both must fit BLAS's int.
+    const int64_t input = a.size(5, 0, kMaxBlasInt / 4), hidden = a.size(6, 0, kMaxBlasInt / 8);
+    const int64_t width = 4 * hidden;
+    const float* dgates = a.f32(0, a.product(rows, width, "steps * batch * 4 * hidden"),
+                                "steps * batch * 4 * hidden");
+    const float* x =
+        a.f32(1, a.product(rows, input, "steps * batch * input"), "steps * batch * input");
+    const float* hs =
+        a.f32(2, a.product(rows, hidden, "steps * batch * hidden"), "steps * batch * hidden");
+    float* dw_ih = a.f32(7, a.product(width, input, "4 * hidden * input"), "4 * hidden * input");
+    float* dw_hh = a.f32(8, a.product(width, hidden, "4 * hidden * hidden"), "4 * hidden * hidden");
+    float* db = a.f32(9, width, "4 * hidden");
+    nodegrad::lstm_param_gradients(dgates, x, hs, rows, input, hidden, dw_ih, dw_hh, db);
   }
 
   // Every one of the first n indices in [0, num).

@@ -257,6 +257,32 @@ void embedding_forward(const float* weight, const int32_t* indices, int64_t n, i
 void embedding_backward(const float* gy, const int32_t* indices, int64_t n, int64_t dim,
                         int64_t num, int64_t padding_idx, float* gw);
 
+// A whole LSTM layer's recurrence over `steps` steps, time-major, on the active level's cell
+// kernels and gemm, so that a sequence costs one call rather than two per step.
+// gates: [steps, batch, 4 * hidden], the input products x_t W_ih^T on entry and the gate
+// activations (i, f, g, o) on return; bias: [4 * hidden] (b_ih + b_hh); w_hh: [4 * hidden,
+// hidden]; hs, cs: [steps + 1, batch, hidden], row 0 the initial state on entry, rows 1..steps
+// written. Step t: gates_t += h_t W_hh^T, then lstm_cell_forward from c_t to c_{t+1}, h_{t+1}.
+void lstm_forward(float* gates, const float* bias, const float* w_hh, int64_t steps, int64_t batch,
+                  int64_t hidden, float* hs, float* cs);
+
+// The backward through time of lstm_forward. gates, cs: as lstm_forward left them; gh: [steps,
+// batch, hidden], the gradient of h_1..h_steps from outside the layer, overwritten (it
+// accumulates the gradient through W_hh); gc: [batch, hidden], the gradient of c_steps on entry
+// and of c_0 on return; dgates: [steps, batch, 4 * hidden], the gradient of the gate
+// pre-activations. From the last step: gh_t += dgates_{t+1} W_hh, then lstm_cell_backward.
+void lstm_backward(const float* gates, const float* cs, const float* w_hh, float* gh, int64_t steps,
+                   int64_t batch, int64_t hidden, float* dgates, float* gc);
+
+// The parameter gradients of an LSTM layer over all its steps, from the gate gradients of
+// lstm_backward. rows = steps * batch; dgates: [rows, 4 * hidden]; x: [rows, input], the
+// layer's input; hs: [rows, hidden], h_0..h_{steps-1} (lstm_forward's hs without its last
+// row); dw_ih: [4 * hidden, input] = dgates^T x; dw_hh: [4 * hidden, hidden] = dgates^T hs;
+// db: [4 * hidden], the column sums of dgates (the gradient of either bias). One product
+// computes all three, over [x | 1 | h] side by side.
+void lstm_param_gradients(const float* dgates, const float* x, const float* hs, int64_t rows,
+                          int64_t input, int64_t hidden, float* dw_ih, float* dw_hh, float* db);
+
 // OpenBLAS's build configuration and the core it picked.
 const char* blas_config();
 const char* blas_core_name();
