@@ -185,6 +185,18 @@ describe('layers', () => {
     );
     expect(() => new Embedding(4, 2).forward([1.5])).toThrow(TypeError);
   });
+
+  it('an input of another dtype than the weights is rejected, as Linear, RNN and GRU do', () => {
+    // The LSTM op computed with mixed arrays: a float32 LSTM returned float64 from float64 input.
+    for (const Layer of [LSTM, GRU, RNN]) {
+      const float32 = new Layer(3, 5);
+      expect(() => float32.forward(zeros([2, 4, 3], f64))).toThrow(RangeError);
+      expect(() => new Layer(3, 5, f64).forward(zeros([2, 4, 3]))).toThrow(RangeError);
+    }
+    expect(() => new LSTM(3, 5).forward(zeros([2, 4, 3], f64))).toThrow(
+      'LSTM(3, 5): expected a float32 tensor, received float64',
+    );
+  });
 });
 
 describe('optimizers by hand', () => {

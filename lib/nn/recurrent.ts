@@ -86,6 +86,9 @@ abstract class RecurrentBase extends Module {
       const expected = `input of shape [${layout}, ${this.inputSize}] with seq >= 1`;
       throw rangeError(this.name(), expected, verbatim(shapeString(x.shape)));
     }
+    // The LSTM op multiplies the raw arrays: mixed dtypes would compute (and return) float64.
+    const dtype = this.layerWeights[0].wIh.dtype;
+    if (x.dtype !== dtype) throw rangeError(this.name(), `a ${dtype} tensor`, verbatim(x.dtype));
     return this.batchFirst ? x.transpose(0, 1) : x;
   }
 
