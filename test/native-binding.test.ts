@@ -998,6 +998,16 @@ describe.skipIf(!built)('native binding argument checks', () => {
       expect((addon.blasInfo() as Info).threads).toBeGreaterThanOrEqual(1);
       addon.setThreads(info.threadPolicy === 'auto' ? 0 : info.threads);
     });
+
+    it('blasInfo reports the count OpenBLAS took, not one above its MAX_THREADS', () => {
+      type Info = { config: string; threads: number; threadPolicy: string };
+      const info = addon.blasInfo() as Info;
+      const most = Number(/MAX_THREADS=(\d+)/.exec(info.config)?.[1] ?? 1024);
+      // OpenBLAS clamps openblas_set_num_threads to the MAX_THREADS it was built with.
+      addon.setThreads(1024);
+      expect(addon.blasInfo()).toMatchObject({ threads: Math.min(most, 1024) });
+      addon.setThreads(info.threadPolicy === 'auto' ? 0 : info.threads);
+    });
   });
 
   it('still computes correctly after all the rejected calls', () => {

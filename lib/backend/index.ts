@@ -243,8 +243,9 @@ const MAX_THREADS = 1024;
  * By default the policy is 'auto': products below 2^28 multiply-adds (every product of a
  * typical training step) run on one thread, which measured faster for training, and larger ones
  * on every core; threads() then returns the most it uses. threads(n) fixes the count at n for
- * every product large enough for OpenBLAS to split, as torch.set_num_threads does;
- * threads('auto') returns to the default. The reference backend runs on the calling thread:
+ * every product large enough for OpenBLAS to split, as torch.set_num_threads does (at most the
+ * MAX_THREADS OpenBLAS was built with, which it then returns); threads('auto') returns to the
+ * default. The reference backend runs on the calling thread:
  * there this accepts the value and returns 1.
  *
  * @example

@@ -89,8 +89,14 @@ int blas_threads() {
 bool blas_threads_fixed() { return fixed.load(std::memory_order_relaxed) > 0; }
 
 void blas_set_threads(int threads) {
+  if (threads > 0) {
+    // OpenBLAS clamps the count to the MAX_THREADS it was built with (64 in Debian's): keep,
+    // and report, the count it took rather than the one asked for.
+    use_threads(threads);
+    threads = openblas_get_num_threads();
+    active.store(threads, std::memory_order_relaxed);
+  }
   fixed.store(threads, std::memory_order_relaxed);
-  if (threads > 0) use_threads(threads);
 }
 
 }  // namespace nodegrad
