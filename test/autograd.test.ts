@@ -188,6 +188,16 @@ describe('runtime knobs', () => {
     expect(() => threads('fast' as never)).toThrow(
       new TypeError('threads(n): expected an integer in [1, 1024] or \'auto\', received "fast"'),
     );
+    // Numbers that are not integers get the whole expectation too, not just "an integer".
+    for (const [n, shown] of [
+      [1.5, '1.5'],
+      [NaN, 'NaN'],
+      [Infinity, 'Infinity'],
+    ] as const) {
+      expect(() => threads(n)).toThrow(
+        new TypeError(`threads(n): expected an integer in [1, 1024] or 'auto', received ${shown}`),
+      );
+    }
     // The native addon's own check would name its internal setSimd(level).
     expect(() => simd('bogus')).toThrow(/^simd\(level\): expected /);
     setBackend('reference');

@@ -254,7 +254,7 @@ const MAX_THREADS = 1024;
  */
 export function threads(n?: number | 'auto'): number {
   if (n !== undefined && n !== 'auto') {
-    if (typeof n !== 'number') {
+    if (typeof n !== 'number' || !Number.isInteger(n)) {
       throw typeError('threads(n)', `an integer in [1, ${MAX_THREADS}] or 'auto'`, n);
     }
     checkInt('threads(n)', n, 1, MAX_THREADS);
