@@ -204,7 +204,8 @@ describe('bad input', () => {
   it('the functional form checks its statistics and parameters', () => {
     const x = zeros([4, 3]);
     expect(() => batchNorm(x, null, null)).toThrow(
-      'batchNorm(runningMean): expected a Tensor in evaluation mode (training false), received null',
+      'batchNorm(runningMean): expected a Tensor in evaluation mode (training false), ' +
+        'received null',
     );
     expect(() => batchNorm(x, zeros([4]), zeros([3]))).toThrow(
       "batchNorm(runningMean): expected a Tensor of shape [3] and the input's dtype float32, " +

@@ -335,7 +335,10 @@ describe('nodegrad errors', () => {
     const other = await run('evaluate', '--model', otherFile);
     expectOneLine(
       other,
-      /holds no MNIST network: its keys are a\.weight, b\.weight, c\.weight, d\.weight, … \(6 in all\)/,
+      new RegExp(
+        'holds no MNIST network: its keys are ' +
+          'a\\.weight, b\\.weight, c\\.weight, d\\.weight, … \\(6 in all\\)',
+      ),
     );
     expect(other.stderr).toMatch(takes);
   });
@@ -346,7 +349,10 @@ describe('nodegrad errors', () => {
     const result = await run('evaluate', '--model', notes);
     expectOneLine(
       result,
-      /^nodegrad: \S+notes\.txt is not a safetensors file: its first 8 bytes give a header length of \d+, /,
+      new RegExp(
+        '^nodegrad: \\S+notes\\.txt is not a safetensors file: ' +
+          'its first 8 bytes give a header length of \\d+, ',
+      ),
     );
   });
 });

@@ -156,7 +156,7 @@ describe.skipIf(native === null)('gemm thread count', () => {
     if (native !== null) threads('auto');
   });
 
-  it('gives the same products on 1 and 2 threads and under auto; threads() keeps what was asked', () => {
+  it('gives equal products on 1 and 2 threads and under auto; threads() keeps the count', () => {
     setBackend('native');
     for (const [m, n, k] of [
       [64, 256, 784], // a training step's size: one thread under auto, split by threads(2)

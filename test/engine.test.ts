@@ -187,7 +187,7 @@ describe('scratch intermediates', () => {
   });
 
   for (const backend of engineBackends) {
-    it(`of a transformer block, reused by the next step, give float64's results, ${backend}`, () => {
+    it(`of a transformer block, reused by the next step, match float64, ${backend}`, () => {
       setBackend(backend);
       const options = { dimFeedforward: 128, activation: 'gelu', batchFirst: true } as const;
       const blocks = (['float32', 'float64'] as const).map((dtype) => {

@@ -23,7 +23,8 @@ function machineLine(python) {
   return (
     `${cpus[0].model}, ${cpus.length} cores; nodegrad SIMD ${info.simd} (CPU has ` +
     `${info.simdLevels.join(', ')}); BLAS OpenBLAS core ${blas.corename ?? '?'}, default ` +
-    `threads 'auto' (one below 2^28 multiply-adds, up to ${blas.threads ?? '?'}); Node ${process.version}${torch}${numpy}`
+    `threads 'auto' (one below 2^28 multiply-adds, up to ${blas.threads ?? '?'}); ` +
+    `Node ${process.version}${torch}${numpy}`
   );
 }
 

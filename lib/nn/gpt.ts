@@ -172,7 +172,8 @@ export class GPT extends Module {
   }
 
   protected override extraRepr(): string {
-    return `vocab_size=${this.vocabSize}, context_length=${this.contextLength}, tied=${this.tieWeights}`;
+    const sizes = `vocab_size=${this.vocabSize}, context_length=${this.contextLength}`;
+    return `${sizes}, tied=${this.tieWeights}`;
   }
 }
 

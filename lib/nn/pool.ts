@@ -82,8 +82,11 @@ export class AvgPool2d extends Module {
   forward(x: Tensor): Tensor {
     const { stride, padding, ceilMode, countIncludePad, divisorOverride } = this;
     return avgPool2d(x, this.kernelSize, {
-      ...{ stride, padding, ceilMode },
-      ...{ countIncludePad, divisorOverride },
+      stride,
+      padding,
+      ceilMode,
+      countIncludePad,
+      divisorOverride,
     });
   }
 
